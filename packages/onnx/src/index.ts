@@ -1,0 +1,3 @@
+export * from './proto.js';
+export * from './tensor.js';
+export * from './attributes.js';
