@@ -6,3 +6,4 @@ export * from './model.js';
 export * from './model-problems.js';
 export * from './external-data.js';
 export * from './atomic-write.js';
+export * from './shape-inference.js';
