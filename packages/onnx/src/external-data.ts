@@ -1,4 +1,4 @@
-import { create } from '@bufbuild/protobuf';
+import { clearField, create, isFieldSet } from '@bufbuild/protobuf';
 import { type FileHandle, open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, ExternalDataError } from '@open-autoglm/core';
@@ -10,6 +10,7 @@ import {
   type NodeProto,
   StringStringEntryProtoSchema,
   type TensorProto,
+  TensorProtoSchema,
 } from './proto.js';
 import { dataTypeByteSize, dataTypeName, elementCount } from './tensor.js';
 
@@ -123,11 +124,11 @@ export async function loadExternalData(model: ModelProto, modelPath: string): Pr
   const external = [...modelTensors(model)].filter(hasExternalData);
   if (external.length === 0) return [];
   const folder = await realFolderOf(modelPath);
-  const planned: { tensor: TensorProto; file: string; offset: number; length: number | undefined }[] = [];
+  const planned: { tensor: TensorProto; location: string; file: string; offset: number; length: number | undefined }[] = [];
   for (const tensor of external) {
     const reference = externalDataOf(tensor, modelPath);
     const file = await resolveInside(folder, reference.location, tensor, modelPath);
-    planned.push({ tensor, file, offset: reference.offset, length: reference.length });
+    planned.push({ tensor, location: reference.location, file, offset: reference.offset, length: reference.length });
   }
 
   const byFile = new Map<string, typeof planned>();
@@ -142,15 +143,20 @@ export async function loadExternalData(model: ModelProto, modelPath: string): Pr
     try {
       handle = await open(file, 'r');
       const info = await handle.stat();
-      if (!info.isFile()) throw refusal(modelPath, items[0]?.tensor, file, 'is not a regular file', 'Point it to a data file.');
-      for (const { tensor, offset, length } of items) {
+      const first = items[0];
+      if (!info.isFile() && first !== undefined) {
+        throw refusal(modelPath, first.tensor, first.location, `is not a regular file ("${file}")`, 'Point it to a data file.');
+      }
+      for (const { tensor, location, offset, length } of items) {
         const byteLength = length ?? info.size - offset;
         if (offset > info.size || byteLength < 0 || offset + byteLength > info.size) {
           throw refusal(
             modelPath,
             tensor,
-            file,
-            `needs bytes ${offset}..${offset + (length ?? 0)} but the file has ${info.size}`,
+            location,
+            offset > info.size
+              ? `starts at byte ${offset} but the file has only ${info.size} bytes`
+              : `needs bytes ${offset} to ${offset + byteLength} but the file has only ${info.size} bytes`,
             'The data file is truncated or belongs to another model; copy the matching file or re-export the model.',
           );
         }
@@ -159,7 +165,7 @@ export async function loadExternalData(model: ModelProto, modelPath: string): Pr
           throw refusal(
             modelPath,
             tensor,
-            file,
+            location,
             `holds ${byteLength} bytes but a ${dataTypeName(tensor.dataType)} tensor of shape [${tensor.dims.join(', ')}] needs ${expected}`,
             'The model and its data file do not match; re-export the model.',
           );
@@ -178,7 +184,8 @@ export async function loadExternalData(model: ModelProto, modelPath: string): Pr
   }
   for (const { tensor, data } of loaded) {
     tensor.rawData = data;
-    tensor.dataLocation = DataLocation.DEFAULT;
+    // onnx.proto is proto2: an explicit DEFAULT would still be written, so unset the field instead.
+    clearField(tensor, TensorProtoSchema.field.dataLocation);
     tensor.externalData = [];
   }
   return [...byFile.keys()];
@@ -249,14 +256,14 @@ function isInside(folder: string, candidate: string): boolean {
 
 function refusal(
   modelPath: string,
-  tensor: TensorProto | undefined,
+  tensor: TensorProto,
   location: string,
   reason: string,
   fix: string,
   cause?: unknown,
 ): ExternalDataError {
   return new ExternalDataError(
-    `Model "${modelPath}": external data of tensor "${tensor?.name ?? '?'}" at "${location}" ${reason}. ${fix}`,
+    `Model "${modelPath}": external data of tensor "${tensor.name}" at "${location}" ${reason}. ${fix}`,
     { file: modelPath, cause },
   );
 }
@@ -305,7 +312,12 @@ export function externalizeTensors(
   if (moved.length === 0) return undefined;
 
   const chunks: Uint8Array[] = [];
-  const saved = moved.map((tensor) => ({ tensor, rawData: tensor.rawData, externalData: tensor.externalData }));
+  const saved = moved.map((tensor) => ({
+    tensor,
+    rawData: tensor.rawData,
+    externalData: tensor.externalData,
+    dataLocation: isFieldSet(tensor, TensorProtoSchema.field.dataLocation) ? tensor.dataLocation : undefined,
+  }));
   let position = 0;
   for (const tensor of moved) {
     const offset = Math.ceil(position / alignment) * alignment;
@@ -319,7 +331,7 @@ export function externalizeTensors(
       create(StringStringEntryProtoSchema, { key: 'length', value: String(length) }),
     ];
     tensor.dataLocation = DataLocation.EXTERNAL;
-    tensor.rawData = new Uint8Array(0);
+    clearField(tensor, TensorProtoSchema.field.rawData);
   }
   return {
     dataPath: path.join(path.dirname(path.resolve(modelPath)), location),
@@ -327,10 +339,11 @@ export function externalizeTensors(
     tensorCount: moved.length,
     byteLength: position,
     restore(): void {
-      for (const { tensor, rawData, externalData } of saved) {
+      for (const { tensor, rawData, externalData, dataLocation } of saved) {
         tensor.rawData = rawData;
         tensor.externalData = externalData;
-        tensor.dataLocation = DataLocation.DEFAULT;
+        if (dataLocation === undefined) clearField(tensor, TensorProtoSchema.field.dataLocation);
+        else tensor.dataLocation = dataLocation;
       }
     },
   };
