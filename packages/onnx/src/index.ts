@@ -7,3 +7,4 @@ export * from './model-problems.js';
 export * from './external-data.js';
 export * from './atomic-write.js';
 export * from './shape-inference.js';
+export * from './model-stats.js';
