@@ -1,27 +1,20 @@
-import { create } from '@bufbuild/protobuf';
 import { ConfigError } from '@open-autoglm/core';
-import { DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
+import { DataType, makeNode, makeTensorValueInfo } from '@open-autoglm/onnx';
 import { describe, expect, it } from 'vitest';
 import { createSession } from './session.js';
 import { syntheticInputs } from './syntheticInputs.js';
+import { tinyModel } from './tinyModel.js';
 
 const fixture = (name: string): string => new URL(`../../../fixtures/${name}`, import.meta.url).pathname;
 const CPU = { device: 'cpu', threads: 1 } as const;
 
 /** Identity over an int32 input of shape [batch, seq] (a second symbolic dimension). */
-function sequenceModel(): Uint8Array {
-  const proto = create(ModelProtoSchema, {
-    irVersion: 8n,
-    opsetImport: [{ domain: '', version: 17n }],
-    graph: {
-      name: 'sequence',
-      node: [makeNode('Identity', ['ids'], ['out'])],
-      input: [makeTensorValueInfo('ids', DataType.INT32, ['batch', 'seq'])],
-      output: [makeTensorValueInfo('out', DataType.INT32, ['batch', 'seq'])],
-    },
-  });
-  return new OnnxModel(proto).toBytes();
-}
+const sequenceModel = (): Uint8Array =>
+  tinyModel(
+    [makeNode('Identity', ['ids'], ['out'])],
+    [makeTensorValueInfo('ids', DataType.INT32, ['batch', 'seq'])],
+    [makeTensorValueInfo('out', DataType.INT32, ['batch', 'seq'])],
+  );
 
 describe('syntheticInputs', () => {
   it('should bind the symbolic batch axis and fill floats in [0, 1)', async () => {
