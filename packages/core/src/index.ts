@@ -1,3 +1,54 @@
 import 'reflect-metadata';
 
 export * from './errors/errors.js';
+
+export { createToken, isToken, type Token, type TokenValue } from './plugin/createToken.js';
+export { DatasetLoaderToken, EvaluatorToken, LoggerToken, PassToken, StrategyToken, TargetToken } from './plugin/coreTokens.js';
+export { registerFactory, registerValue, resolveToken } from './plugin/tokenBindings.js';
+export { definePlugin, isPlugin, type Plugin, type PluginDefinition } from './plugin/definePlugin.js';
+export { PluginRegistry, type AddPluginOptions, type ProvidedValue } from './plugin/PluginRegistry.js';
+export { firstPartyPluginPackages, loadPlugin, type LoadPluginOptions } from './plugin/loadPlugin.js';
+export {
+  discoverInstalledPlugins,
+  pluginPackageKeyword,
+  type DiscoveredPlugin,
+  type PluginDiscovery,
+  type PluginDiscoveryFailure,
+} from './plugin/discoverInstalledPlugins.js';
+
+export type { ModelArtifact } from './contracts/ModelArtifact.js';
+export type { JsonValue } from './contracts/JsonValue.js';
+export {
+  isValueInDistribution,
+  parameterDistributionSchema,
+  searchSpaceSchema,
+  type CategoricalChoice,
+  type CategoricalDistribution,
+  type FloatDistribution,
+  type IntDistribution,
+  type ParameterDescriptor,
+  type ParameterDistribution,
+  type ParameterValue,
+  type SearchSpace,
+  type TrialParams,
+} from './contracts/SearchSpace.js';
+export type { Pass, PassContext, PassReport, PassResult } from './contracts/Pass.js';
+export type { FinishedTrial, ObjectiveDirection, Strategy, Study, TrialState } from './contracts/Strategy.js';
+export type { EvaluationContext, Evaluator, MetricValues } from './contracts/Evaluator.js';
+export type { Device, LatencyMeasurement, Target, TargetDescription } from './contracts/Target.js';
+export type { Batch, Dataset, DatasetLoader, DatasetSource, DatasetSplit, TensorData, TensorElementType } from './contracts/DatasetLoader.js';
+export { silentLogger, type LogFields, type Logger } from './contracts/Logger.js';
+
+export {
+  autoGlmConfigSchema,
+  knownMetricDirections,
+  type AutoGlmConfig,
+  type AutoGlmConfigInput,
+  type Objective,
+  type PluginUse,
+  type TargetConfig,
+} from './config/configSchema.js';
+export { formatKeyPath, type ConfigLocation, type KeyPath, type SourceLocator, type SourcePosition } from './config/ConfigLocation.js';
+export { loadConfig, parseConfigText, validateConfig, type LoadedConfig, type ValidateConfigOptions } from './config/loadConfig.js';
+export { validatePluginOptions } from './config/validatePluginOptions.js';
+export { configJsonSchema, type JsonSchema } from './config/configJsonSchema.js';

@@ -1,0 +1,32 @@
+import type { ModelArtifact } from './ModelArtifact.js';
+
+/** Devices a target can run on (ONNX Runtime execution providers). */
+export type Device = 'cpu' | 'cuda';
+
+/** What the compressed model is tuned for: the config's `target` section. */
+export interface TargetDescription {
+  readonly device: Device;
+  /** Intra-op threads of the inference session. */
+  readonly threads: number;
+  /** Samples per inference call when latency is measured. */
+  readonly batch: number;
+}
+
+/** Wall-clock latency of one inference call of `batch` samples, over the timed runs. */
+export interface LatencyMeasurement {
+  readonly medianMs: number;
+  readonly meanMs: number;
+  readonly p90Ms: number;
+  readonly minMs: number;
+  /** Timed runs the statistics are over (warm-up runs excluded). */
+  readonly runs: number;
+}
+
+/**
+ * The deployment target. The target plugin is registered with the config's `target` section
+ * as its options, so one `Target` describes one device setting.
+ */
+export interface Target {
+  readonly description: TargetDescription;
+  measureLatency(model: ModelArtifact, options?: { readonly signal?: AbortSignal }): Promise<LatencyMeasurement>;
+}

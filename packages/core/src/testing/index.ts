@@ -1,0 +1,10 @@
+import 'reflect-metadata';
+
+export {
+  checkPluginConformance,
+  pluginConformanceChecks,
+  type PluginConformanceCheck,
+  type PluginConformanceOptions,
+  type PluginConformanceResult,
+} from './pluginConformanceChecks.js';
+export { runPluginConformance } from './runPluginConformance.js';
