@@ -4,6 +4,7 @@ import { type AttributeValue, findAttribute, makeAttribute } from './attributes.
 import {
   type AttributeProto,
   AttributeProtoSchema,
+  AttributeType,
   DataType,
   type GraphProto,
   type NodeProto,
@@ -35,16 +36,21 @@ export function makeNode(
   return create(NodeProtoSchema, { opType, input: [...inputs], output: [...outputs], attribute, name, domain });
 }
 
+/** A GRAPH attribute (the branches of If, the body of Loop or Scan). */
+export function makeGraphAttribute(name: string, graph: GraphProto): AttributeProto {
+  return create(AttributeProtoSchema, { name, type: AttributeType.GRAPH, g: graph });
+}
+
 /** True for the default ONNX operator domain, which has two spellings. */
 export function isDefaultDomain(domain: string): boolean {
   return domain === '' || domain === 'ai.onnx';
 }
 
-/** A node for messages: `"conv1" (Conv)`, or `#3 (Conv)` when it has no name. */
+/** A node for messages: `"conv1" (Conv)`, or by position `#3 (Conv)` when it has no name. */
 export function describeNode(node: NodeProto, position?: number): string {
   const op = node.domain === '' ? node.opType : `${node.domain}.${node.opType}`;
   if (node.name !== '') return `"${node.name}" (${op})`;
-  return position === undefined ? `unnamed ${op} node` : `#${position} (${op})`;
+  return position === undefined || position < 0 ? `(${op}, unnamed)` : `#${position} (${op})`;
 }
 
 /** The graphs held by a node's attributes (If branches, Loop and Scan bodies). */
@@ -457,7 +463,7 @@ export class OnnxGraph {
     const producer = this.producerOf(tensor.name);
     if (producer !== undefined) {
       throw new UnsupportedOperationError(
-        `Cannot add initializer "${tensor.name}" to graph "${this.proto.name}": node ${describeNode(producer)} ` +
+        `Cannot add initializer "${tensor.name}" to graph "${this.proto.name}": node ${describeNode(producer, this.indexOfNode(producer))} ` +
           'already outputs that name. Remove the node first, or use graph.uniqueName() for the initializer.',
       );
     }
