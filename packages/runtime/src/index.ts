@@ -1,1 +1,15 @@
-export const placeholder = 1;
+export * from './target.js';
+export { createSession, RuntimeSession } from './session.js';
+export type { CreateSessionOptions, ModelSource, TensorMap, TensorSignature } from './session.js';
+export * from './syntheticInputs.js';
+export * from './warmUp.js';
+export * from './npy.js';
+export * from './npz.js';
+export * from './dataset.js';
+export * from './inferBatches.js';
+export * from './evaluateAccuracy.js';
+export * from './compareOutputs.js';
+export * from './measureLatency.js';
+export * from './activationOutputs.js';
+export * from './collectMinMax.js';
+export * from './streamActivations.js';
