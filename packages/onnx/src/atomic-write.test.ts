@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FileAccessError } from '@open-autoglm/core';
@@ -22,11 +22,13 @@ describe('writeFileAtomic', () => {
     expect([...(await readFile(path.join(folder, 'two.bin')))]).toEqual([4, 5, 6]);
   });
 
-  it('should replace a larger existing file completely', async () => {
+  it('should replace a larger existing file completely, keeping its permissions', async () => {
     const file = path.join(tmp, 'replace.bin');
-    await writeFile(file, Buffer.alloc(1 << 20, 7));
+    await writeFile(file, Buffer.alloc(1 << 20, 7), { mode: 0o640 });
+    await chmod(file, 0o640);
     await writeFileAtomic(file, Uint8Array.from([9, 9]));
     expect([...(await readFile(file))]).toEqual([9, 9]);
+    expect((await stat(file)).mode & 0o777).toBe(0o640);
   });
 
   it('should keep the old file and remove the temporary one when writing fails midway', async () => {

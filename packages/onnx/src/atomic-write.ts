@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { FileAccessError } from '@open-autoglm/core';
 
@@ -26,13 +27,15 @@ export async function writeFileAtomic(filePath: string, data: Uint8Array | Itera
  * already replaced. Targets are checked up front to make that unlikely.
  */
 export async function writeFilesAtomic(files: readonly AtomicFile[]): Promise<void> {
-  for (const file of files) await checkTarget(file.path);
+  const existing: (Stats | undefined)[] = [];
+  for (const file of files) existing.push(await checkTarget(file.path));
   const temporaries: string[] = [];
   try {
-    for (const file of files) {
+    for (const [i, file] of files.entries()) {
       const temporary = temporaryPathFor(file.path);
       temporaries.push(temporary);
-      await writeAndFlush(temporary, file.path, file.data);
+      // A replaced file keeps its permission bits.
+      await writeAndFlush(temporary, file.path, file.data, existing[i]?.mode);
     }
     for (const [i, file] of files.entries()) {
       const temporary = temporaries[i] as string;
@@ -53,11 +56,13 @@ export async function writeFilesAtomic(files: readonly AtomicFile[]): Promise<vo
   }
 }
 
-async function checkTarget(filePath: string): Promise<void> {
+/** Fails early on targets that cannot be written; returns the stats of an existing target. */
+async function checkTarget(filePath: string): Promise<Stats | undefined> {
   const folder = path.dirname(path.resolve(filePath));
   const folderStats = await stat(folder).catch((error: unknown) => {
     throw new FileAccessError(
-      `Cannot write "${filePath}": its folder "${folder}" ${isMissing(error) ? 'does not exist' : `cannot be read (${describeSystemError(error)})`}. ` +
+      `Cannot write "${filePath}": its folder "${folder}" ` +
+        `${isMissing(error) ? 'does not exist' : `cannot be read (${describeSystemError(error)})`}. ` +
         'Create the folder first or choose another output path.',
       { cause: error, file: filePath },
     );
@@ -71,6 +76,7 @@ async function checkTarget(filePath: string): Promise<void> {
       file: filePath,
     });
   }
+  return targetStats;
 }
 
 /** A fresh name next to the target, hidden and unique, so the final rename stays on one file system. */
@@ -79,10 +85,16 @@ function temporaryPathFor(filePath: string): string {
   return path.join(path.dirname(resolved), `.${path.basename(resolved)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-async function writeAndFlush(temporary: string, target: string, data: Uint8Array | Iterable<Uint8Array>): Promise<void> {
+async function writeAndFlush(
+  temporary: string,
+  target: string,
+  data: Uint8Array | Iterable<Uint8Array>,
+  mode: number | undefined,
+): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(temporary, 'wx');
+    if (mode !== undefined) await handle.chmod(mode & 0o7777);
     const chunks = data instanceof Uint8Array ? [data] : data;
     for (const chunk of chunks) {
       let written = 0;

@@ -108,7 +108,8 @@ describe('external data', () => {
     const actual = (await fromSaved.run({ input })).logits?.data as Float32Array;
     await fromFixture.release();
     await fromSaved.release();
-    expect(Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength), Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength))).toBe(0);
+    const bytesOf = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(Buffer.compare(bytesOf(actual), bytesOf(expected))).toBe(0);
   });
 
   it('should honour a custom location, threshold and alignment', async () => {
@@ -192,7 +193,8 @@ describe('external data', () => {
 
     it('should refuse a missing file, naming where it looked', async () => {
       const modelPath = await writeExternalModel('missing.bin');
-      await expectRefusal(modelPath, 'missing.bin', /does not exist \(looked for ".*missing\.bin"\)\. Copy the data file next to the model file\./);
+      const reason = /does not exist \(looked for ".*missing\.bin"\)\. Copy the data file next to the model file\./;
+      await expectRefusal(modelPath, 'missing.bin', reason);
     });
 
     it('should refuse offsets and lengths beyond the end of the file', async () => {

@@ -166,7 +166,8 @@ export async function loadExternalData(model: ModelProto, modelPath: string): Pr
             modelPath,
             tensor,
             location,
-            `holds ${byteLength} bytes but a ${dataTypeName(tensor.dataType)} tensor of shape [${tensor.dims.join(', ')}] needs ${expected}`,
+            `holds ${byteLength} bytes but a ${dataTypeName(tensor.dataType)} tensor ` +
+              `of shape [${tensor.dims.join(', ')}] needs ${expected}`,
             'The model and its data file do not match; re-export the model.',
           );
         }
@@ -302,7 +303,8 @@ export function externalizeTensors(
   }
   if (!Number.isSafeInteger(threshold) || threshold < 0 || !Number.isSafeInteger(alignment) || alignment < 1) {
     throw new ConfigError(
-      `External data options for "${modelPath}": sizeThreshold (${threshold}) must be an integer >= 0 and alignment (${alignment}) an integer >= 1.`,
+      `External data options for "${modelPath}": sizeThreshold (${threshold}) must be an integer >= 0 ` +
+        `and alignment (${alignment}) an integer >= 1.`,
     );
   }
   if (model.graph === undefined) return undefined;

@@ -72,7 +72,11 @@ async function runLogits(model: OnnxModel, feeds: Record<string, ort.Tensor>): P
 
 const IMAGE = new ort.Tensor('float32', Float32Array.from({ length: 2 * 784 }, (_, i) => ((i * 104729) % 1000) / 1000), [2, 1, 28, 28]);
 /** Two token sequences: [CLS], ids spread over the vocabulary, then [PAD] (0) from position 40 on. */
-const TOKENS = new ort.Tensor('int64', BigInt64Array.from({ length: 2 * 128 }, (_, i) => (i % 128 === 0 ? 2n : i % 128 < 40 ? BigInt((i * 7919) % 8003) : 0n)), [2, 128]);
+const TOKENS = new ort.Tensor(
+  'int64',
+  BigInt64Array.from({ length: 2 * 128 }, (_, i) => (i % 128 === 0 ? 2n : i % 128 < 40 ? BigInt((i * 7919) % 8003) : 0n)),
+  [2, 128],
+);
 const feedsFor = (name: string): Record<string, ort.Tensor> => (name === 'tinybert-spam' ? { input_ids: TOKENS } : { input: IMAGE });
 
 describe('makeNode', () => {
@@ -262,7 +266,8 @@ describe('OnnxGraph', () => {
       const session = await ort.InferenceSession.create(copy.toBytes(), { intraOpNumThreads: 1 });
       const renamed = (await session.run({ pixels: IMAGE })).scores?.data as Float32Array;
       await session.release();
-      expect(Buffer.compare(Buffer.from(renamed.buffer, renamed.byteOffset, renamed.byteLength), await runLogits(model, { input: IMAGE }))).toBe(0);
+      const renamedBytes = Buffer.from(renamed.buffer, renamed.byteOffset, renamed.byteLength);
+      expect(Buffer.compare(renamedBytes, await runLogits(model, { input: IMAGE }))).toBe(0);
     });
 
     it('should refuse a name already in use', () => {
@@ -295,7 +300,12 @@ describe('OnnxGraph', () => {
       ifNode.attribute.push(makeGraphAttribute('then_branch', branch('Add', ['a', 'a'], 'then')));
       ifNode.attribute.push(makeGraphAttribute('else_branch', branch('Neg', ['b'], 'else')));
       const graph = graphOf(
-        [ifNode, makeNode('Relu', ['X'], ['a'], {}, 'A'), makeNode('Neg', ['X'], ['b'], {}, 'B'), makeNode('Cast', ['X'], ['cond'], { to: DataType.BOOL }, 'C')],
+        [
+          ifNode,
+          makeNode('Relu', ['X'], ['a'], {}, 'A'),
+          makeNode('Neg', ['X'], ['b'], {}, 'B'),
+          makeNode('Cast', ['X'], ['cond'], { to: DataType.BOOL }, 'C'),
+        ],
         ['Y'],
       );
       expect([...outerScopeNamesOf(ifNode.attribute[0]?.g as GraphProto)]).toEqual(['a']);
@@ -396,7 +406,8 @@ describe('OnnxGraph', () => {
       expect(graph.getInitializer('W')).toBe(replacement);
       graph.setInitializer(arrayToTensor('U', Float32Array.from([0]), [1]));
       expect(graph.initializers.map((t) => t.name)).toEqual(['W', 'V', 'U']);
-      expect(() => graph.setInitializer(arrayToTensor('Y', Float32Array.from([0]), [1]))).toThrow(/node #0 \(Add\) already outputs that name/);
+      const clash = arrayToTensor('Y', Float32Array.from([0]), [1]);
+      expect(() => graph.setInitializer(clash)).toThrow(/node #0 \(Add\) already outputs that name/);
       expect(graph.removeInitializer('W')).toBe(replacement);
       expect(graph.isGraphInput('W')).toBe(false); // its IR<4 input entry went with it
       expect(graph.removeInitializer('W')).toBeUndefined();

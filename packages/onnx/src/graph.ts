@@ -463,8 +463,9 @@ export class OnnxGraph {
     const producer = this.producerOf(tensor.name);
     if (producer !== undefined) {
       throw new UnsupportedOperationError(
-        `Cannot add initializer "${tensor.name}" to graph "${this.proto.name}": node ${describeNode(producer, this.indexOfNode(producer))} ` +
-          'already outputs that name. Remove the node first, or use graph.uniqueName() for the initializer.',
+        `Cannot add initializer "${tensor.name}" to graph "${this.proto.name}": ` +
+          `node ${describeNode(producer, this.indexOfNode(producer))} already outputs that name. ` +
+          'Remove the node first, or use graph.uniqueName() for the initializer.',
       );
     }
     const position = this.proto.initializer.findIndex((t) => t.name === tensor.name);
@@ -620,7 +621,8 @@ function constantNodeValue(node: NodeProto, name: string): TensorProto | undefin
   if (found !== undefined) return create(TensorProtoSchema, { name, dataType: DataType.STRING, stringData: [found.s] });
   found = scalarOrList('value_strings');
   if (found !== undefined) {
-    return create(TensorProtoSchema, { name, dataType: DataType.STRING, dims: [BigInt(found.strings.length)], stringData: [...found.strings] });
+    const dims = [BigInt(found.strings.length)];
+    return create(TensorProtoSchema, { name, dataType: DataType.STRING, dims, stringData: [...found.strings] });
   }
   return undefined; // sparse_value: no dense form here
 }

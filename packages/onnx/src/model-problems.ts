@@ -107,7 +107,9 @@ function checkFunction(fn: FunctionProto, context: CheckContext): void {
       continue;
     }
     for (const input of node.input) {
-      if (input !== '' && !defined.has(input)) context.report(`node ${label} of ${where} reads "${input}", which the function does not define`);
+      if (input !== '' && !defined.has(input)) {
+        context.report(`node ${label} of ${where} reads "${input}", which the function does not define`);
+      }
     }
   }
   for (const output of fn.output) if (!defined.has(output)) context.report(`output "${output}" of ${where} is never produced`);

@@ -54,7 +54,8 @@ function fixtureFeeds(model: string, batch: number, seed: number): Record<string
 /** Runs a model with one thread and returns each output's raw bytes, for bitwise comparison. */
 async function runModel(model: Uint8Array | string, feeds: Record<string, ort.Tensor>): Promise<Record<string, Uint8Array>> {
   const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
-  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+  const session =
+    typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
   try {
     const results = await session.run(feeds);
     const bytes: Record<string, Uint8Array> = {};
@@ -205,7 +206,9 @@ describe('OnnxModel', () => {
       expect(() => check((p) => (p.irVersion = 0n))).toThrow(/IR version is not set/);
       expect(() => check((p) => ((p.graph?.node[0] as { opType: string }).opType = ''))).toThrow(/has no op_type/);
       expect(() => check((p) => p.graph?.node.push(makeNode('Relu', ['X'], ['Y'])))).toThrow(/"Y" of the main graph is defined twice/);
-      expect(() => check((p) => p.graph?.output.push(makeTensorValueInfo('Z', DataType.FLOAT)))).toThrow(/output "Z" of the main graph is not defined/);
+      expect(() => check((p) => p.graph?.output.push(makeTensorValueInfo('Z', DataType.FLOAT)))).toThrow(
+        /output "Z" of the main graph is not defined/,
+      );
       expect(() => check((p) => p.graph?.node.push(makeNode('Gelu', ['X'], ['G'], {}, '', 'com.microsoft')))).toThrow(
         /uses domain "com.microsoft", which has no opset import/,
       );
@@ -257,6 +260,23 @@ describe('OnnxModel', () => {
       expect(error).toBeInstanceOf(FileAccessError);
       expect((error as Error).message).toContain('does not exist');
       expect((error as FileAccessError).file).toBe(target);
+    });
+
+    it('should refuse to save a model an edit broke, unless validation is turned off', async () => {
+      const model = OnnxModel.fromBytes(toBinary(ModelProtoSchema, richModelProto()));
+      const [node] = model.graph.nodes;
+      if (node === undefined) throw new Error('the rich model lost its node');
+      model.graph.setNodeInput(node, 1, 'deleted_weight');
+      const target = path.join(tmp, 'broken.onnx');
+      const error = await model.save(target).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ModelFormatError);
+      expect((error as Error).message).toMatch(
+        /Cannot save ".*broken\.onnx": the model is no longer valid ONNX: node "twice" .* reads "deleted_weight"/,
+      );
+      await expect(readFile(target)).rejects.toThrow(/ENOENT/);
+      await model.save(target, { validate: false });
+      expect(() => OnnxModel.fromBytes(new Uint8Array(Buffer.from(model.toBytes())))).toThrow(ModelFormatError);
+      expect((await readFile(target)).length).toBeGreaterThan(0);
     });
 
     it('should refuse to save a model whose external data was never read', async () => {

@@ -24,6 +24,11 @@ export interface SaveModelOptions {
   readonly externalData?: boolean | ExternalDataOptions;
   /** Allow writing over the file (or data file) the model was loaded from. Default false. */
   readonly overwriteInput?: boolean;
+  /**
+   * Refuse to write a model with structural problems (see `findModelProblems`), which could not
+   * be loaded back. Default true; turn off only to inspect a broken model.
+   */
+  readonly validate?: boolean;
 }
 
 /**
@@ -160,9 +165,20 @@ export class OnnxModel {
    * and a failure leaves any previous file in place. With `externalData`, large initializers go
    * to one data file next to the model, written before the model. Refuses to overwrite the
    * files the model was loaded from unless `overwriteInput` is set, and refuses to save a model
-   * whose external data was never loaded.
+   * whose external data was never loaded or that has structural problems (see `validate`).
    */
   async save(filePath: string, options: SaveModelOptions = {}): Promise<void> {
+    if (options.validate !== false) {
+      const problems = findModelProblems(this.proto);
+      if (problems.length > 0) {
+        throw new ModelFormatError(
+          `Cannot save "${filePath}": the model is no longer valid ONNX: ${problems.slice(0, 3).join('; ')}` +
+            `${problems.length > 3 ? ` (and ${problems.length - 3} more)` : ''}. ` +
+            'An edit left the graph inconsistent; fix it, or pass { validate: false } to write it anyway for inspection.',
+          { file: filePath },
+        );
+      }
+    }
     const unloaded = [...modelTensors(this.proto)].find(hasExternalData);
     if (unloaded !== undefined) {
       const where = this.source ?? filePath;
