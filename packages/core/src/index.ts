@@ -35,7 +35,7 @@ export {
 export type { Pass, PassContext, PassReport, PassResult } from './contracts/Pass.js';
 export type { FinishedTrial, ObjectiveDirection, Strategy, Study, TrialState } from './contracts/Strategy.js';
 export type { EvaluationContext, Evaluator, MetricValues } from './contracts/Evaluator.js';
-export type { Device, LatencyMeasurement, Target, TargetDescription } from './contracts/Target.js';
+export { targetDevices, type Device, type LatencyMeasurement, type Target, type TargetDescription } from './contracts/Target.js';
 export type { Batch, Dataset, DatasetLoader, DatasetSource, DatasetSplit, TensorData, TensorElementType } from './contracts/DatasetLoader.js';
 export { silentLogger, type LogFields, type Logger } from './contracts/Logger.js';
 

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { targetDevices } from '../contracts/Target.js';
 import { closestMatch } from './closestMatch.js';
 
 /**
@@ -19,7 +20,9 @@ function filePath(what: string) {
 
 const datasetSourceSchema = z
   .strictObject({
-    x: filePath('the inputs (.npy)').describe('Inputs, sample axis first.'),
+    x: z
+      .union([filePath('the inputs (.npy)'), z.record(z.string(), filePath('the inputs (.npy)'))])
+      .describe('Inputs, sample axis first: one file, or one file per model input by input name.'),
     y: filePath('the labels (.npy)').optional().describe('Labels (class indices), one per sample.'),
   })
   .describe('A dataset split: inputs x and optional labels y, relative to the config file.');
@@ -99,11 +102,15 @@ export const autoGlmConfigSchema = z
       .describe('Dataset splits.'),
     target: z
       .strictObject({
-        device: z.enum(['cpu', 'cuda']).default('cpu').describe('Execution provider.'),
+        device: z.enum(targetDevices).default('cpu').describe('ONNX Runtime execution provider.'),
         threads: positiveInteger.default(1).describe('Intra-op threads.'),
         batch: positiveInteger.default(1).describe('Samples per inference call when latency is measured.'),
+        optimizationLevel: z
+          .enum(['disabled', 'basic', 'extended', 'all'])
+          .default('all')
+          .describe('ONNX Runtime graph optimization level (INT8 kernels need extended or all).'),
         warmupRuns: nonNegativeInteger.default(5).describe('Untimed runs before latency is measured.'),
-        timedRuns: positiveInteger.default(20).describe('Timed runs latency statistics are over.'),
+        runs: positiveInteger.default(50).describe('Timed runs the latency statistics are over.'),
       })
       .prefault({})
       .describe('The deployment target latency is measured on.'),

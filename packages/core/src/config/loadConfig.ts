@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
+import type { DatasetSource } from '../contracts/DatasetLoader.js';
 import { ConfigError, FileAccessError } from '../errors/errors.js';
 import { autoGlmConfigSchema, type AutoGlmConfig } from './configSchema.js';
 import type { ConfigLocation, KeyPath, SourceLocator } from './ConfigLocation.js';
@@ -107,9 +108,11 @@ export function validateConfig(raw: unknown, options: ValidateConfigOptions): Au
 
 function resolveConfigPaths(config: AutoGlmConfig, baseDir: string): AutoGlmConfig {
   const resolve = (file: string): string => path.resolve(baseDir, file);
-  const resolveSource = <T extends { x: string; y?: string | undefined }>(source: T): T => ({
+  const resolveInputs = (x: string | Readonly<Record<string, string>>): string | Record<string, string> =>
+    typeof x === 'string' ? resolve(x) : Object.fromEntries(Object.entries(x).map(([input, file]) => [input, resolve(file)]));
+  const resolveSource = <T extends DatasetSource>(source: T): T => ({
     ...source,
-    x: resolve(source.x),
+    x: resolveInputs(source.x),
     ...(source.y === undefined ? {} : { y: resolve(source.y) }),
   });
   return {

@@ -1,13 +1,16 @@
-/** Where a dataset split lives: inputs `x` and, for labelled splits, targets `y` (absolute paths). */
+/**
+ * Where a dataset split lives (absolute paths): the model's inputs `x` (one file, or one per
+ * model input by name for models with several inputs) and, for labelled splits, labels `y`.
+ */
 export interface DatasetSource {
-  readonly x: string;
+  readonly x: string | Readonly<Record<string, string>>;
   readonly y?: string;
 }
 
 /** The splits a config can name: fine-tuning, calibration, validation. */
 export type DatasetSplit = 'train' | 'calib' | 'val';
 
-/** Element types datasets carry (the ONNX tensor types `.npy` files map to). */
+/** Element types datasets carry (ONNX Runtime's names for them). */
 export type TensorElementType = 'float32' | 'float64' | 'int8' | 'uint8' | 'int32' | 'int64' | 'bool';
 
 /** Host memory of one tensor, engine-free so that core does not depend on the runtime. */
@@ -17,17 +20,22 @@ export interface TensorData {
   readonly data: Float32Array | Float64Array | Int8Array | Uint8Array | Int32Array | BigInt64Array;
 }
 
-/** Consecutive samples: inputs and, for labelled splits, targets; axis 0 is the sample axis. */
+/** Consecutive samples of a split; axis 0 of every tensor is the sample axis. */
 export interface Batch {
-  readonly x: TensorData;
-  readonly y?: TensorData;
+  /** Index of the first sample in the dataset. */
+  readonly start: number;
+  /** Samples in the batch. */
+  readonly size: number;
+  /** Model inputs by input name (`x` when the split has a single input file). */
+  readonly features: Readonly<Record<string, TensorData>>;
+  readonly labels?: TensorData;
 }
 
 /** A loaded split. */
 export interface Dataset {
   readonly source: DatasetSource;
-  /** Number of samples (axis 0 of `x`). */
-  readonly length: number;
+  /** Number of samples. */
+  readonly size: number;
   /** Samples `[start, start + count)`, clipped to the end of the dataset. */
   slice(start: number, count: number): Promise<Batch>;
 }

@@ -1,7 +1,8 @@
 import type { ModelArtifact } from './ModelArtifact.js';
 
-/** Devices a target can run on (ONNX Runtime execution providers). */
-export type Device = 'cpu' | 'cuda';
+/** Devices a target can name (ONNX Runtime execution providers; `cpu` ships everywhere). */
+export const targetDevices = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'] as const;
+export type Device = (typeof targetDevices)[number];
 
 /** What the compressed model is tuned for: the config's `target` section. */
 export interface TargetDescription {
@@ -14,10 +15,11 @@ export interface TargetDescription {
 
 /** Wall-clock latency of one inference call of `batch` samples, over the timed runs. */
 export interface LatencyMeasurement {
-  readonly medianMs: number;
-  readonly meanMs: number;
+  readonly p50Ms: number;
   readonly p90Ms: number;
+  readonly meanMs: number;
   readonly minMs: number;
+  readonly maxMs: number;
   /** Timed runs the statistics are over (warm-up runs excluded). */
   readonly runs: number;
 }
