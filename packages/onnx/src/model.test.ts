@@ -170,10 +170,14 @@ describe('OnnxModel', () => {
       await expect(OnnxModel.load(file)).rejects.toThrow(new RegExp(`File "${escape(file)}" is not a valid ONNX model: it is empty`));
     });
 
-    it('should recognise a text file and a Git LFS pointer', async () => {
+    it('should recognise a text file, a Git LFS pointer, a .npy array and a ZIP archive', async () => {
       const text = path.join(tmp, 'notes.onnx');
       await writeFile(text, 'These are my notes about the model.\nIt has 3 layers.\n');
-      await expect(OnnxModel.load(text)).rejects.toThrow(/it looks like a text file/);
+      await expect(OnnxModel.load(text)).rejects.toThrow(/it is a text file\. Check the path: it must point to an \.onnx file\./);
+      await expect(OnnxModel.load(fixture('fmnist-val-2k.y.npy'))).rejects.toThrow(/it is a NumPy \.npy array/);
+      const zip = path.join(tmp, 'checkpoint.pt');
+      await writeFile(zip, Buffer.from('PK\x03\x04 rest of a zip', 'latin1'));
+      await expect(OnnxModel.load(zip)).rejects.toThrow(/a ZIP archive \(a PyTorch checkpoint or \.npz\?\)/);
       const pointer = path.join(tmp, 'pointer.onnx');
       await writeFile(pointer, 'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n');
       await expect(OnnxModel.load(pointer)).rejects.toThrow(/Git LFS pointer.*git lfs pull/);

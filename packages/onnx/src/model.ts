@@ -67,20 +67,24 @@ export class OnnxModel {
     if (startsWithText(bytes, 'version https://git-lfs')) {
       throw notAModel('it is a Git LFS pointer, not the model itself', 'Run "git lfs pull" to fetch the real file.');
     }
+    const otherFormat = recognizeOtherFormat(bytes);
+    if (otherFormat !== undefined) throw notAModel(`it is ${otherFormat}`, 'Check the path: it must point to an .onnx file.');
     let proto: ModelProto;
     try {
       proto = fromBinary(ModelProtoSchema, bytes);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      const kind = looksLikeText(bytes) ? 'it looks like a text file' : `it cannot be decoded as ONNX protobuf (${detail})`;
-      throw notAModel(kind, 'The file may be truncated or not a model: check the path, or re-export the model.', error);
+      throw notAModel(
+        `it cannot be decoded as ONNX protobuf (${detail})`,
+        'The file is truncated or not a model: check the path, or re-export the model.',
+        error,
+      );
     }
     const problems = findModelProblems(proto);
     const first = problems[0];
     if (first !== undefined) {
       const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-      const hint = looksLikeText(bytes) ? 'it looks like a text file; ' : '';
-      throw notAModel(`${hint}${first}${more}`, 'Check the path, or re-export the model from its framework.');
+      throw notAModel(`${first}${more}`, 'Check the path, or re-export the model from its framework.');
     }
     return new OnnxModel(proto, { source });
   }
@@ -237,6 +241,16 @@ function startsWithText(bytes: Uint8Array, prefix: string): boolean {
   if (bytes.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix.charCodeAt(i)) return false;
   return true;
+}
+
+/** What a file recognisably is when it is not ONNX (by magic bytes), or undefined. */
+function recognizeOtherFormat(bytes: Uint8Array): string | undefined {
+  if (startsWithText(bytes, '\x93NUMPY')) return 'a NumPy .npy array';
+  if (startsWithText(bytes, 'PK\x03\x04')) return 'a ZIP archive (a PyTorch checkpoint or .npz?); export PyTorch models with torch.onnx.export';
+  if (startsWithText(bytes, '\x89HDF')) return 'an HDF5 file (a Keras model?); convert it to ONNX first';
+  if (startsWithText(bytes.subarray(4), 'TFL3')) return 'a TensorFlow Lite model; convert it to ONNX first';
+  if (looksLikeText(bytes)) return 'a text file';
+  return undefined;
 }
 
 /** True when the first bytes are (nearly) all printable ASCII or whitespace, as in a text file. */
