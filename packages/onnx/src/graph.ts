@@ -210,6 +210,7 @@ export class OnnxGraph {
     return this.proto.node.indexOf(node);
   }
 
+  /** The initializer named `name`, or undefined. */
   getInitializer(name: string): TensorProto | undefined {
     const tensor = this.current().initializers.get(name);
     if (tensor === undefined || tensor.name === name) return tensor;
@@ -222,6 +223,7 @@ export class OnnxGraph {
     return this.current().inputNames.has(name);
   }
 
+  /** True when `name` is listed as a graph output. */
   isGraphOutput(name: string): boolean {
     return this.proto.output.some((output) => output.name === name);
   }
@@ -249,9 +251,8 @@ export class OnnxGraph {
    * Constant (`value_float`, `value_ints`, ...) come back as a new tensor.
    */
   constantValue(name: string): TensorProto | undefined {
-    const index = this.current();
     const initializer = this.getInitializer(name);
-    if (initializer !== undefined) return index.inputNames.has(name) ? undefined : initializer;
+    if (initializer !== undefined) return this.isGraphInput(name) ? undefined : initializer;
     const producer = this.producerOf(name);
     if (producer === undefined || producer.opType !== 'Constant' || !isDefaultDomain(producer.domain)) return undefined;
     return constantNodeValue(producer, name);

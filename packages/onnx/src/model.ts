@@ -54,7 +54,8 @@ export class OnnxModel {
    * Decodes and validates a model. Anything that is not a usable ONNX model (empty, truncated,
    * random bytes, a text file, a graph reading undefined names, ...) throws one
    * `ModelFormatError` naming `source` (the file, for messages). External data is not read; see
-   * `load` or `loadExternalData`.
+   * `load` or `loadExternalData`. Tensor `raw_data` are views into `bytes` (no copy), so do not
+   * reuse that buffer while the model lives.
    */
   static fromBytes(bytes: Uint8Array, options: { readonly source?: string } = {}): OnnxModel {
     const source = options.source;
