@@ -30,6 +30,7 @@ export async function collectMinMax(
   dataset: Dataset,
   options: ActivationOptions = {},
 ): Promise<Map<string, MinMax>> {
+  dataset.requireSamples('collect min/max statistics');
   const source = await toOnnxModel(model);
   const augmented = addMinMaxOutputs(source, tensorNames);
   const outputNames = [...augmented.outputs.values()].flatMap((o) => [o.min, o.max]);

@@ -41,6 +41,7 @@ export async function compareOutputs(
   dataset: Dataset,
   options: CompareOutputsOptions = {},
 ): Promise<OutputComparison> {
+  dataset.requireSamples('compare outputs');
   const floor = options.relativeErrorFloor ?? 1e-6;
   const outputA = chooseOutput(sessionA, options.output);
   const outputB = chooseOutput(sessionB, options.output);
@@ -82,7 +83,7 @@ export async function compareOutputs(
   return {
     samples: dataset.size,
     elements,
-    agreement: dataset.size === 0 ? 0 : agree / dataset.size,
+    agreement: agree / dataset.size,
     maxAbsError: maxAbs,
     meanAbsError: elements === 0 ? 0 : sumAbs / elements,
     maxRelError: maxRel,

@@ -101,6 +101,14 @@ describe('Dataset', () => {
     expect(() => [...dataset.batches(2.5)]).toThrow(ConfigError);
   });
 
+  it('should refuse to compute statistics over no samples, naming the files', () => {
+    const empty = new Dataset(new Map([['x', { ...array([0, 3]), file: 'none.npy' }]]), undefined);
+    expect(() => empty.requireSamples('measure accuracy')).toThrow(
+      /Cannot measure accuracy: the dataset \(none\.npy\) has no samples/,
+    );
+    expect(() => dataset.requireSamples('measure accuracy')).not.toThrow();
+  });
+
   it('should name the arrays it has when asked for one it lacks', () => {
     expect(() => dataset.feature('pixels')).toThrow(/no input array "pixels"; it has: x/);
   });

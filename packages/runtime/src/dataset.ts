@@ -80,6 +80,16 @@ export class Dataset {
     return array;
   }
 
+  /** DatasetError when there are no samples: a statistic over nothing would be meaningless. */
+  requireSamples(purpose: string): void {
+    if (this.size > 0) return;
+    const files = [...this.features.values()].map((a) => a.file).filter((f) => f !== undefined);
+    throw new DatasetError(
+      `Cannot ${purpose}: the dataset${files.length > 0 ? ` (${files.join(', ')})` : ''} has no samples. Give data with at least one row.`,
+      { file: files[0] },
+    );
+  }
+
   /** Samples [start, end) as a new dataset sharing this one's memory. */
   slice(start: number, end: number = this.size): Dataset {
     const from = Math.max(0, Math.min(start, this.size));

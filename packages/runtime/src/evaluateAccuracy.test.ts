@@ -85,6 +85,8 @@ describe('evaluateAccuracy', () => {
     sessions.push(session);
     const x = { dtype: 'float32' as const, shape: [2, 3], data: new Float32Array(6), file: undefined };
     await expect(evaluateAccuracy(session, await loadDataset({ x }))).rejects.toThrow(/no labels.*compareOutputs/);
+    const labelled = await loadDataset({ x, y: { dtype: 'int64', shape: [2], data: new BigInt64Array(2), file: undefined } });
+    await expect(evaluateAccuracy(session, labelled.slice(0, 0))).rejects.toThrow(/Cannot measure accuracy: the dataset has no samples/);
     const floatLabels = await loadDataset({ x, y: { dtype: 'float32', shape: [2], data: new Float32Array(2), file: 'y.npy' } });
     await expect(evaluateAccuracy(session, floatLabels)).rejects.toThrow(/labels y\.npy holds float32 values.*astype\(numpy\.int64\)/);
     const oneHot = await loadDataset({ x, y: { dtype: 'uint8', shape: [2, 3], data: new Uint8Array(6), file: 'onehot.npy' } });

@@ -27,6 +27,7 @@ export async function evaluateAccuracy(
   dataset: Dataset,
   options: AccuracyOptions = {},
 ): Promise<AccuracyResult> {
+  dataset.requireSamples('measure accuracy');
   const labels = checkLabels(dataset);
   const output = chooseOutput(session, options.output);
   let correct = 0;
@@ -46,7 +47,7 @@ export async function evaluateAccuracy(
       if (argMaxRow(rows, i) === label) correct++;
     }
   }
-  return { accuracy: dataset.size === 0 ? 0 : correct / dataset.size, samples: dataset.size, correct };
+  return { accuracy: correct / dataset.size, samples: dataset.size, correct };
 }
 
 function checkLabels(dataset: Dataset): NpyArray {

@@ -116,16 +116,12 @@ export async function createSession(
   options: CreateSessionOptions = {},
 ): Promise<RuntimeSession> {
   const resolved = resolveRuntimeTarget(target);
-  const sessionOptions = sessionOptionsForTarget(resolved);
-  let file = options.file;
-  if (typeof model === 'string') {
-    file = model;
-    await checkReadableFile(model);
-  } else if (file !== undefined) {
-    // Bytes carry no location: tell onnxruntime where the model's external data files are.
-    const extra = sessionOptions.extra as { session: Record<string, string> };
-    extra.session['model_external_initializers_file_folder_path'] = path.dirname(path.resolve(file));
-  }
+  const file = typeof model === 'string' ? model : options.file;
+  if (typeof model === 'string') await checkReadableFile(model);
+  const sessionOptions = sessionOptionsForTarget(
+    resolved,
+    typeof model === 'string' || file === undefined ? {} : { externalDataFolder: path.dirname(path.resolve(file)) },
+  );
   let inferenceSession: InferenceSession;
   try {
     inferenceSession =
@@ -184,7 +180,7 @@ function creationHint(target: ResolvedRuntimeTarget): string {
   return 'Check that the file is a complete ONNX model (re-export it if it is truncated) and that its opset is supported by onnxruntime 1.30.';
 }
 
-export function messageOf(error: unknown): string {
+function messageOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.trim().replace(/[.\s]+$/, '');
 }

@@ -40,7 +40,7 @@ export function syntheticInputs(session: RuntimeSession, options: SyntheticInput
   for (const input of session.inputs) {
     const dims = concreteInputShape(input, options, session.modelLabel);
     const count = dims.reduce((a, b) => a * b, 1);
-    feeds[input.name] = new Tensor(input.type, syntheticData(input, count, session.modelLabel), dims) as Tensor;
+    feeds[input.name] = new Tensor(input.type, syntheticData(input, count, session.modelLabel), dims);
   }
   return feeds;
 }

@@ -41,7 +41,7 @@ export interface ResolvedRuntimeTarget {
 }
 
 /** One thread on the CPU, every optimization, no spinning: the cleanest setting for measurements. */
-export const DEFAULT_RUNTIME_TARGET: RuntimeTarget = { device: 'cpu', threads: 1 };
+export const DEFAULT_RUNTIME_TARGET: Readonly<RuntimeTarget> = Object.freeze({ device: 'cpu', threads: 1 });
 
 /** Execution providers this onnxruntime-node build knows, and whether it carries their libraries. */
 export function availableExecutionProviders(): ReadonlyArray<{ name: string; bundled: boolean }> {
@@ -97,9 +97,17 @@ function checkThreadCount(field: string, value: number): void {
   }
 }
 
-/** onnxruntime-node session options implementing a resolved target. */
-export function sessionOptionsForTarget(target: ResolvedRuntimeTarget): InferenceSession.SessionOptions {
+/**
+ * onnxruntime-node session options implementing a resolved target. `externalDataFolder` tells
+ * onnxruntime where the external data of a model given as bytes lives (a path carries it itself).
+ */
+export function sessionOptionsForTarget(
+  target: ResolvedRuntimeTarget,
+  { externalDataFolder }: { externalDataFolder?: string } = {},
+): InferenceSession.SessionOptions {
   const spinning = target.spinning ? '1' : '0';
+  const session: Record<string, string> = { 'intra_op.allow_spinning': spinning, 'inter_op.allow_spinning': spinning };
+  if (externalDataFolder !== undefined) session['model_external_initializers_file_folder_path'] = externalDataFolder;
   return {
     executionProviders: target.executionProviders,
     intraOpNumThreads: target.threads,
@@ -107,6 +115,6 @@ export function sessionOptionsForTarget(target: ResolvedRuntimeTarget): Inferenc
     graphOptimizationLevel: target.optimizationLevel,
     // Warnings (e.g. about unused initializers) would flood CLI output; errors still surface as exceptions.
     logSeverityLevel: 3,
-    extra: { session: { 'intra_op.allow_spinning': spinning, 'inter_op.allow_spinning': spinning } },
+    extra: { session },
   };
 }
