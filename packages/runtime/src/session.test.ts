@@ -1,11 +1,13 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, FileAccessError, RuntimeExecutionError } from '@open-autoglm/core';
-import { OnnxModel } from '@open-autoglm/onnx';
+import { create } from '@bufbuild/protobuf';
+import { ConfigError, FileAccessError, RuntimeExecutionError, UnsupportedOperationError } from '@open-autoglm/core';
+import { DataType, makeNode, makeTensorValueInfo, OnnxModel, ValueInfoProtoSchema } from '@open-autoglm/onnx';
 import { Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, RuntimeSession } from './session.js';
+import { tinyModel } from './tinyModel.js';
 import { availableExecutionProviders, resolveRuntimeTarget, sessionOptionsForTarget } from './target.js';
 import { warmUp } from './warmUp.js';
 
@@ -145,6 +147,21 @@ describe('createSession', () => {
     expect((error as Error).message).toMatch(/onnxruntime could not load model notes\.onnx on cpu .*protobuf parsing failed/);
     expect((error as RuntimeExecutionError).file).toBe('notes.onnx');
     expect((error as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it('should refuse a model with a non-tensor output', async () => {
+    const sequenceOutput = create(ValueInfoProtoSchema, {
+      name: 'seq',
+      type: { value: { case: 'sequenceType', value: { elemType: { value: { case: 'tensorType', value: { elemType: DataType.FLOAT } } } } } },
+    });
+    const model = tinyModel(
+      [makeNode('SequenceConstruct', ['x'], ['seq'])],
+      [makeTensorValueInfo('x', DataType.FLOAT, [2])],
+      [sequenceOutput],
+    );
+    const error = await createSession(model, CPU, { file: 'seq.onnx' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnsupportedOperationError);
+    expect((error as Error).message).toMatch(/Model seq\.onnx has a non-tensor output "seq" \(a sequence or map\)/);
   });
 
   it.runIf(availableExecutionProviders().some((p) => p.name === 'cuda' && !p.bundled))(

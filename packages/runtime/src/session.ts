@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FileAccessError, RuntimeExecutionError } from '@open-autoglm/core';
+import { FileAccessError, RuntimeExecutionError, UnsupportedOperationError } from '@open-autoglm/core';
 import { InferenceSession, type Tensor } from 'onnxruntime-node';
 import {
   availableExecutionProviders,
@@ -49,8 +49,8 @@ export class RuntimeSession {
     readonly modelFile: string | undefined,
   ) {
     this.modelLabel = modelFile ?? 'in-memory model';
-    this.inputs = tensorSignatures(inferenceSession.inputMetadata, 'input', this.modelLabel);
-    this.outputs = tensorSignatures(inferenceSession.outputMetadata, 'output', this.modelLabel);
+    this.inputs = tensorSignatures(inferenceSession.inputMetadata, 'input', this.modelLabel, modelFile);
+    this.outputs = tensorSignatures(inferenceSession.outputMetadata, 'output', this.modelLabel, modelFile);
   }
 
   get inputNames(): readonly string[] {
@@ -93,13 +93,14 @@ function tensorSignatures(
   metadata: readonly InferenceSession.ValueMetadata[],
   kind: 'input' | 'output',
   modelLabel: string,
+  modelFile: string | undefined,
 ): TensorSignature[] {
   return metadata.map((m) => {
     if (!m.isTensor) {
-      throw new RuntimeExecutionError(
+      throw new UnsupportedOperationError(
         `Model ${modelLabel} has a non-tensor ${kind} "${m.name}" (a sequence or map). ` +
           'Only models whose inputs and outputs are tensors are supported; export the model with tensor outputs.',
-        { file: modelLabel },
+        { file: modelFile },
       );
     }
     return { name: m.name, type: m.type, shape: m.shape };
@@ -135,7 +136,12 @@ export async function createSession(
       { cause: error, file },
     );
   }
-  return new RuntimeSession(inferenceSession, resolved, file);
+  try {
+    return new RuntimeSession(inferenceSession, resolved, file);
+  } catch (error) {
+    await inferenceSession.release();
+    throw error;
+  }
 }
 
 async function checkReadableFile(file: string): Promise<void> {
