@@ -75,6 +75,9 @@ describe('loadDataset', () => {
       /x \(scalar\.npy\) is a scalar; a dataset array needs one row per sample/,
     );
     expect(() => new Dataset(new Map(), undefined)).toThrow(ConfigError);
+    expect(() => new Dataset(new Map([['x', { ...array([2, 3]), shape: [2, 4] }]]), undefined)).toThrow(
+      /x holds 6 values but its shape \[2, 4\] needs 8/,
+    );
   });
 });
 

@@ -52,6 +52,14 @@ export class Dataset {
           { file: array.file },
         );
       }
+      const count = array.shape.reduce((a, b) => a * b, 1);
+      if (array.data.length !== count) {
+        throw new DatasetError(
+          `${describe(name, array)} holds ${array.data.length} values but its shape [${array.shape.join(', ')}] needs ${count}. ` +
+            'Build the array with data matching its shape.',
+          { file: array.file },
+        );
+      }
       if (array.shape[0] !== firstArray.shape[0]) {
         throw new DatasetError(
           `${describe(firstName, firstArray)} has ${String(firstArray.shape[0])} samples but ` +
