@@ -31,8 +31,9 @@ export function createYamlLocator(document: Document, lineCounter: LineCounter):
       nearest = keyNode ?? (isNode(node) ? node : nearest);
     }
     if (part === 'key' && keyNode !== undefined) return positionOf(keyNode);
-    // `key:` with no value has no value node: point at the key.
-    return positionOf(isNode(node) ? node : (keyNode ?? nearest));
+    // `key:` with no value has an empty value node (or none) after the colon: point at the key.
+    if (!isNode(node) || (isScalar(node) && node.range?.[0] === node.range?.[1])) return positionOf(keyNode ?? nearest);
+    return positionOf(node);
   };
 }
 

@@ -51,6 +51,14 @@ function boundPhrase(origin: string, bound: number | bigint, inclusive: boolean 
   }
 }
 
+const integerFormats = new Set(['safeint', 'int32', 'uint32', 'int64', 'uint64']);
+
+/** True when the schema the issue belongs to is an integer (`z.int()`), which zod reports as "number". */
+function concernsInteger(issue: RawIssue): boolean {
+  const format = (issue.schema as { _zod?: { def?: { format?: unknown } } } | undefined)?._zod?.def?.format;
+  return typeof format === 'string' && integerFormats.has(format);
+}
+
 /**
  * The "expected ..." half of a message, used as the error map of every parse so that the
  * wording is the same whoever wrote the schema. Messages a schema sets itself take precedence.
@@ -58,11 +66,11 @@ function boundPhrase(origin: string, bound: number | bigint, inclusive: boolean 
 export function describeExpectation(issue: RawIssue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return `expected ${typeNoun(issue.expected)}`;
+      return `expected ${typeNoun(issue.expected === 'number' && concernsInteger(issue) ? 'int' : issue.expected)}`;
     case 'too_small':
-      return `expected ${boundPhrase(issue.origin, issue.minimum, issue.inclusive, 'min')}`;
+      return `expected ${boundPhrase(concernsInteger(issue) ? 'int' : issue.origin, issue.minimum, issue.inclusive, 'min')}`;
     case 'too_big':
-      return `expected ${boundPhrase(issue.origin, issue.maximum, issue.inclusive, 'max')}`;
+      return `expected ${boundPhrase(concernsInteger(issue) ? 'int' : issue.origin, issue.maximum, issue.inclusive, 'max')}`;
     case 'invalid_value':
       return issue.values.length === 1
         ? `expected ${JSON.stringify(issue.values[0])}`
