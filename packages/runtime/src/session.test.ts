@@ -37,7 +37,9 @@ describe('resolveRuntimeTarget', () => {
 
   it('should append the cpu provider as fallback to explicit providers', () => {
     const cuda = availableExecutionProviders().some((p) => p.name === 'cuda');
-    if (cuda) expect(resolveRuntimeTarget({ ...CPU, executionProviders: ['cuda'] }).executionProviders).toEqual(['cuda', 'cpu']);
+    if (cuda) {
+      expect(resolveRuntimeTarget({ device: 'cuda', threads: 1 }).executionProviders).toEqual(['cuda', 'cpu']);
+    }
     expect(resolveRuntimeTarget({ ...CPU, executionProviders: ['cpu'] }).executionProviders).toEqual(['cpu']);
   });
 
@@ -48,10 +50,13 @@ describe('resolveRuntimeTarget', () => {
     expect(() => resolveRuntimeTarget({ device: 'tpu' as 'cpu', threads: 1 })).toThrow(/Unknown runtime device "tpu".*cpu, cuda/);
     expect(() => resolveRuntimeTarget({ ...CPU, optimizationLevel: 'max' as 'all' })).toThrow(/Unknown optimization level "max"/);
     expect(() => resolveRuntimeTarget({ ...CPU, executionProviders: [] })).toThrow(/executionProviders is empty/);
+    expect(() => resolveRuntimeTarget({ device: 'cuda', threads: 1, executionProviders: ['cpu'] })).toThrow(
+      /Device "cuda" is not among executionProviders \[cpu\]/,
+    );
   });
 
   it('should refuse providers this build does not have, listing those it has', () => {
-    expect(() => resolveRuntimeTarget({ ...CPU, executionProviders: ['xnnpack'] })).toThrow(
+    expect(() => resolveRuntimeTarget({ ...CPU, executionProviders: ['xnnpack', 'cpu'] })).toThrow(
       /Execution provider "xnnpack" is not available in this onnxruntime-node build .*available: cpu/,
     );
   });

@@ -19,8 +19,9 @@ export interface RuntimeTarget {
   /** Graph optimization level; default `all`. */
   optimizationLevel?: OptimizationLevel;
   /**
-   * Execution providers in order of preference, overriding the one `device` implies
-   * (e.g. `['cuda', 'cpu']`). `cpu` is appended when missing so every op has a kernel.
+   * Execution providers in order of preference, instead of just `device`'s (e.g.
+   * `['tensorrt', 'cuda']` for device `cuda`); must include `device`. `cpu` is appended when
+   * missing so every op has a kernel.
    */
   executionProviders?: readonly string[];
   /**
@@ -69,6 +70,12 @@ export function resolveRuntimeTarget(target: RuntimeTarget): ResolvedRuntimeTarg
   const requested = target.executionProviders ?? [target.device];
   if (requested.length === 0) {
     throw new ConfigError('executionProviders is empty. Name at least one provider, e.g. ["cpu"], or leave it out.');
+  }
+  if (!requested.includes(target.device)) {
+    throw new ConfigError(
+      `Device "${target.device}" is not among executionProviders [${requested.join(', ')}]. ` +
+        `Add "${target.device}" to executionProviders, or set device to the provider you want.`,
+    );
   }
   const available = availableExecutionProviders();
   for (const name of requested) {
