@@ -560,6 +560,8 @@ const flatten: ShapeRule = (c) => {
 /** Output dims of Reshape: 0 copies the input dim (unless allowzero), -1 takes what is left. */
 function reshapeDims(c: NodeContext, x: readonly Dim[] | undefined, shape: readonly Dim[]): Dim[] {
   const allowZero = getIntAttribute(c.node, 'allowzero', 0) === 1;
+  const invalid = shape.find((d) => typeof d === 'number' && (d < -1 || !Number.isInteger(d)));
+  if (invalid !== undefined) c.fail(`the target shape ${formatDims(shape)} has the invalid size ${invalid}`);
   const out = shape.map((d, i): Dim => (d === 0 && !allowZero ? (x?.[i] ?? null) : d));
   const inferred = out.indexOf(-1);
   if (inferred < 0) return out;
