@@ -125,6 +125,19 @@ describe('readNpy', () => {
     }
   });
 
+  it('should describe in-memory bytes without inventing a file name', () => {
+    const error = (() => {
+      try {
+        parseNpy(new Uint8Array(16));
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as DatasetError).file).toBeUndefined();
+    expect((error as Error).message).toMatch(/^The in-memory \.npy data is not a \.npy file/);
+  });
+
   it('should return a view, not a copy, for aligned bytes', () => {
     const bytes = fromBase64(NUMPY_V1);
     const array = parseNpy(bytes);

@@ -55,7 +55,12 @@ export const SUPPORTED_NPY_DTYPES: readonly NpyDType[] = DTYPES.map((d) => d.dty
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 /** numpy refuses headers above 10 kB by default; anything near this is not a real .npy header. */
 const MAX_HEADER_BYTES = 1 << 20;
-const IN_MEMORY = '(in-memory .npy)';
+
+/** What error messages call the data, and the file they report (none for in-memory bytes). */
+interface NpySource {
+  readonly label: string;
+  readonly file: string | undefined;
+}
 
 /** Where the header sits, from the fixed-size preamble. */
 interface NpyPreamble {
@@ -84,6 +89,7 @@ export interface ReadNpyOptions {
 export async function readNpy(source: string | Uint8Array, options: ReadNpyOptions = {}): Promise<NpyArray> {
   if (typeof source !== 'string') return parseNpy(source, options.file);
   const file = source;
+  const src: NpySource = { label: file, file };
   let handle;
   try {
     handle = await open(file, 'r');
@@ -96,12 +102,12 @@ export async function readNpy(source: string | Uint8Array, options: ReadNpyOptio
   }
   try {
     const { size } = await handle.stat();
-    const preamble = parsePreamble(await readExactly(handle, 0, Math.min(size, 12)), file);
+    const preamble = parsePreamble(await readExactly(handle, 0, Math.min(size, 12)), src);
     const headerEnd = preamble.headerStart + preamble.headerLength;
-    if (size < headerEnd) throw truncatedHeader(file, size, headerEnd);
-    const header = parseHeader(await readExactly(handle, preamble.headerStart, preamble.headerLength), preamble, file);
+    if (size < headerEnd) throw truncatedHeader(src, size, headerEnd);
+    const header = parseHeader(await readExactly(handle, preamble.headerStart, preamble.headerLength), preamble, src);
     const dataBytes = header.count * header.info.bytes;
-    checkDataLength(size - headerEnd, dataBytes, header, file);
+    checkDataLength(size - headerEnd, dataBytes, header, src);
     const buffer = new ArrayBuffer(dataBytes);
     await readInto(handle, new Uint8Array(buffer), headerEnd);
     return { dtype: header.info.dtype, shape: header.shape, data: header.info.view(buffer, 0, header.count), file };
@@ -114,13 +120,14 @@ export async function readNpy(source: string | Uint8Array, options: ReadNpyOptio
  * Parses .npy bytes already in memory. The returned data is a view on `bytes` when aligned
  * (so it changes if `bytes` does), otherwise an aligned copy.
  */
-export function parseNpy(bytes: Uint8Array, file: string = IN_MEMORY): NpyArray {
-  const preamble = parsePreamble(bytes.subarray(0, 12), file);
+export function parseNpy(bytes: Uint8Array, file?: string): NpyArray {
+  const src: NpySource = { label: file ?? 'The in-memory .npy data', file };
+  const preamble = parsePreamble(bytes.subarray(0, 12), src);
   const headerEnd = preamble.headerStart + preamble.headerLength;
-  if (bytes.length < headerEnd) throw truncatedHeader(file, bytes.length, headerEnd);
-  const header = parseHeader(bytes.subarray(preamble.headerStart, headerEnd), preamble, file);
+  if (bytes.length < headerEnd) throw truncatedHeader(src, bytes.length, headerEnd);
+  const header = parseHeader(bytes.subarray(preamble.headerStart, headerEnd), preamble, src);
   const dataBytes = header.count * header.info.bytes;
-  checkDataLength(bytes.length - headerEnd, dataBytes, header, file);
+  checkDataLength(bytes.length - headerEnd, dataBytes, header, src);
   const offset = bytes.byteOffset + headerEnd;
   let data: TensorArray;
   if (offset % header.info.bytes === 0) {
@@ -130,84 +137,84 @@ export function parseNpy(bytes: Uint8Array, file: string = IN_MEMORY): NpyArray 
     copy.set(bytes.subarray(headerEnd, headerEnd + dataBytes));
     data = header.info.view(copy.buffer, 0, header.count);
   }
-  return { dtype: header.info.dtype, shape: header.shape, data, file: file === IN_MEMORY ? undefined : file };
+  return { dtype: header.info.dtype, shape: header.shape, data, file };
 }
 
-function parsePreamble(prefix: Uint8Array, file: string): NpyPreamble {
+function parsePreamble(prefix: Uint8Array, src: NpySource): NpyPreamble {
   if (prefix.length < 8 || MAGIC.some((byte, i) => prefix[i] !== byte)) {
     throw new DatasetError(
-      `${file} is not a .npy file: it does not start with the magic bytes "\\x93NUMPY". ` +
+      `${src.label} is not a .npy file: it does not start with the magic bytes "\\x93NUMPY". ` +
         'Save arrays with numpy.save (or give an .npz archive to readNpz).',
-      { file },
+      { file: src.file },
     );
   }
   const version = prefix[6] as number;
   if (version < 1 || version > 3 || prefix[7] !== 0) {
     throw new DatasetError(
-      `${file} uses .npy format version ${version}.${String(prefix[7])}; only 1.0, 2.0 and 3.0 are supported. ` +
+      `${src.label} uses .npy format version ${version}.${String(prefix[7])}; only 1.0, 2.0 and 3.0 are supported. ` +
         'Re-save it with numpy.save.',
-      { file },
+      { file: src.file },
     );
   }
   const lengthBytes = version === 1 ? 2 : 4;
   const headerStart = 8 + lengthBytes;
-  if (prefix.length < headerStart) throw truncatedHeader(file, prefix.length, headerStart);
+  if (prefix.length < headerStart) throw truncatedHeader(src, prefix.length, headerStart);
   const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const headerLength = version === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   if (headerLength > MAX_HEADER_BYTES) {
     throw new DatasetError(
-      `${file} declares a ${headerLength}-byte .npy header, which is not plausible (limit ${MAX_HEADER_BYTES}). ` +
+      `${src.label} declares a ${headerLength}-byte .npy header, which is not plausible (limit ${MAX_HEADER_BYTES}). ` +
         'The file is corrupt; re-save it with numpy.save.',
-      { file },
+      { file: src.file },
     );
   }
   return { version, headerStart, headerLength };
 }
 
-function parseHeader(headerBytes: Uint8Array, preamble: NpyPreamble, file: string): NpyHeader {
+function parseHeader(headerBytes: Uint8Array, preamble: NpyPreamble, src: NpySource): NpyHeader {
   const text = new TextDecoder(preamble.version === 3 ? 'utf-8' : 'latin1').decode(headerBytes);
   let literal: PythonLiteral;
   try {
     literal = parsePythonLiteral(text);
   } catch (error) {
     if (!(error instanceof PythonLiteralSyntaxError)) throw error;
-    throw badHeader(file, text, `it is not a Python dict literal (${error.message})`, error);
+    throw badHeader(src, text, `it is not a Python dict literal (${error.message})`, error);
   }
-  if (!(literal instanceof Map)) throw badHeader(file, text, 'it is not a dict');
+  if (!(literal instanceof Map)) throw badHeader(src, text, 'it is not a dict');
   const keys = [...literal.keys()].sort();
   if (keys.join(',') !== 'descr,fortran_order,shape') {
-    throw badHeader(file, text, `it has the keys [${keys.join(', ')}] instead of descr, fortran_order and shape`);
+    throw badHeader(src, text, `it has the keys [${keys.join(', ')}] instead of descr, fortran_order and shape`);
   }
   const descr = literal.get('descr');
   const fortranOrder = literal.get('fortran_order');
   const shape = literal.get('shape');
-  if (typeof fortranOrder !== 'boolean') throw badHeader(file, text, 'fortran_order is not True or False');
+  if (typeof fortranOrder !== 'boolean') throw badHeader(src, text, 'fortran_order is not True or False');
   if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
-    throw badHeader(file, text, 'shape is not a tuple of non-negative integers');
+    throw badHeader(src, text, 'shape is not a tuple of non-negative integers');
   }
   const dims = shape as number[];
-  const info = dtypeOf(descr, file);
+  const info = dtypeOf(descr, src);
   if (fortranOrder && dims.filter((d) => d > 1).length > 1) {
     throw new DatasetError(
-      `${file} stores its array in Fortran (column-major) order, which is not supported. ` +
+      `${src.label} stores its array in Fortran (column-major) order, which is not supported. ` +
         'Save it in C order: numpy.save(path, numpy.ascontiguousarray(array)).',
-      { file },
+      { file: src.file },
     );
   }
   const count = dims.reduce((a, b) => a * b, 1);
   if (!Number.isSafeInteger(count * info.bytes)) {
-    throw badHeader(file, text, `shape (${dims.join(', ')}) is too large to hold in memory`);
+    throw badHeader(src, text, `shape (${dims.join(', ')}) is too large to hold in memory`);
   }
   return { info, shape: dims, count };
 }
 
-function dtypeOf(descr: PythonLiteral | undefined, file: string): DTypeInfo {
+function dtypeOf(descr: PythonLiteral | undefined, src: NpySource): DTypeInfo {
   const supported = `Supported: ${DTYPES.map((d) => `${d.dtype} ('${d.descr}')`).join(', ')}.`;
   if (typeof descr !== 'string') {
     throw new DatasetError(
-      `${file} holds a structured (record) array, which is not supported. ` +
+      `${src.label} holds a structured (record) array, which is not supported. ` +
         `Save each field as its own plain array. ${supported}`,
-      { file },
+      { file: src.file },
     );
   }
   const match = /^([<>|=])?([a-zA-Z])(\d*)/.exec(descr);
@@ -216,16 +223,16 @@ function dtypeOf(descr: PythonLiteral | undefined, file: string): DTypeInfo {
   const size = Number(match?.[3] ?? '');
   if (kind === 'O') {
     throw new DatasetError(
-      `${file} holds an object array (dtype 'O': Python objects, pickled), which cannot be read safely. ` +
+      `${src.label} holds an object array (dtype 'O': Python objects, pickled), which cannot be read safely. ` +
         'Convert it to a numeric array before saving, e.g. numpy.save(path, array.astype(numpy.float32)).',
-      { file },
+      { file: src.file },
     );
   }
   if (order === '>' && size > 1) {
     throw new DatasetError(
-      `${file} is big-endian (dtype '${descr}'); only little-endian data is supported. ` +
+      `${src.label} is big-endian (dtype '${descr}'); only little-endian data is supported. ` +
         "Convert it before saving: numpy.save(path, array.astype(array.dtype.newbyteorder('<'))).",
-      { file },
+      { file: src.file },
     );
   }
   // '=' is the writer's native order: numpy writes '<' or '>' itself, so this only comes from hand-made files.
@@ -233,42 +240,42 @@ function dtypeOf(descr: PythonLiteral | undefined, file: string): DTypeInfo {
   const wanted = `${kind ?? ''}${size}`;
   const info = littleEndian ? DTYPES.find((d) => d.descr.slice(1) === wanted) : undefined;
   if (info === undefined || match?.[0] !== descr) {
-    throw new DatasetError(`${file} has element type '${descr}', which is not supported. ${supported}`, { file });
+    throw new DatasetError(`${src.label} has element type '${descr}', which is not supported. ${supported}`, { file: src.file });
   }
   return info;
 }
 
-function checkDataLength(available: number, needed: number, header: NpyHeader, file: string): void {
+function checkDataLength(available: number, needed: number, header: NpyHeader, src: NpySource): void {
   if (available === needed) return;
   const what = `its header says ${header.info.dtype} with shape (${header.shape.join(', ')}), i.e. ${needed} bytes of data`;
   if (available < needed) {
     throw new DatasetError(
-      `${file} is truncated: ${what}, but only ${available} bytes follow the header. ` +
+      `${src.label} is truncated: ${what}, but only ${available} bytes follow the header. ` +
         'The file was cut short (interrupted copy or download); re-create or re-download it.',
-      { file },
+      { file: src.file },
     );
   }
   throw new DatasetError(
-    `${file} has ${available - needed} unexpected bytes after its data: ${what}, but ${available} follow the header. ` +
+    `${src.label} has ${available - needed} unexpected bytes after its data: ${what}, but ${available} follow the header. ` +
       'The header does not describe the data (wrong dtype or shape); re-save the array with numpy.save.',
-    { file },
+    { file: src.file },
   );
 }
 
-function truncatedHeader(file: string, size: number, needed: number): DatasetError {
+function truncatedHeader(src: NpySource, size: number, needed: number): DatasetError {
   return new DatasetError(
-    `${file} is truncated inside its .npy header (${size} bytes, the header needs ${needed}). ` +
+    `${src.label} is truncated inside its .npy header (${size} bytes, the header needs ${needed}). ` +
       'Re-create or re-download the file.',
-    { file },
+    { file: src.file },
   );
 }
 
-function badHeader(file: string, text: string, why: string, cause?: unknown): DatasetError {
+function badHeader(src: NpySource, text: string, why: string, cause?: unknown): DatasetError {
   const shown = text.length > 200 ? `${text.slice(0, 200)}...` : text;
   return new DatasetError(
-    `${file} has an unreadable .npy header (${why}): ${JSON.stringify(shown.trimEnd())}. ` +
+    `${src.label} has an unreadable .npy header (${why}): ${JSON.stringify(shown.trimEnd())}. ` +
       'The file is corrupt or was not written by numpy; re-save the array with numpy.save.',
-    { file, cause },
+    { file: src.file, cause },
   );
 }
 

@@ -12,7 +12,8 @@ const DEFLATED = 8;
  * skipped. Each array is a view on its decompressed member when aligned (no further copy).
  */
 export async function readNpz(source: string | Uint8Array, options: { file?: string } = {}): Promise<Map<string, NpyArray>> {
-  const file = typeof source === 'string' ? source : (options.file ?? '(in-memory .npz)');
+  const file = typeof source === 'string' ? source : options.file;
+  const label = file ?? 'The in-memory .npz data';
   let bytes: Uint8Array;
   if (typeof source === 'string') {
     try {
@@ -34,7 +35,7 @@ export async function readNpz(source: string | Uint8Array, options: { file?: str
         if (!entry.name.endsWith('.npy')) return false;
         if (entry.compression !== STORED && entry.compression !== DEFLATED) {
           throw new DatasetError(
-            `${file}: member ${entry.name} uses zip compression method ${entry.compression}; ` +
+            `${label}: member ${entry.name} uses zip compression method ${entry.compression}; ` +
               'only stored and deflated members are supported. Re-save with numpy.savez or numpy.savez_compressed.',
             { file },
           );
@@ -45,18 +46,18 @@ export async function readNpz(source: string | Uint8Array, options: { file?: str
   } catch (error) {
     if (error instanceof DatasetError) throw error;
     throw new DatasetError(
-      `${file} is not a readable .npz archive (${(error as Error).message}). ` +
+      `${label} is not a readable .npz archive (${(error as Error).message}). ` +
         'Save it with numpy.savez or numpy.savez_compressed, and check that it was not truncated.',
       { cause: error, file },
     );
   }
   const arrays = new Map<string, NpyArray>();
   for (const [name, member] of Object.entries(members)) {
-    arrays.set(name.slice(0, -'.npy'.length), parseNpy(member, `${file}:${name}`));
+    arrays.set(name.slice(0, -'.npy'.length), parseNpy(member, file === undefined ? undefined : `${file}:${name}`));
   }
   if (arrays.size === 0) {
     throw new DatasetError(
-      `${file} contains no .npy arrays. Save arrays with numpy.savez(path, x=..., y=...).`,
+      `${label} contains no .npy arrays. Save arrays with numpy.savez(path, x=..., y=...).`,
       { file },
     );
   }
