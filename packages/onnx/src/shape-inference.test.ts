@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { makeNode } from './graph.js';
 import { DataType } from './proto.js';
 import { broadcastShapes, type Dim, inferShapes, toValueInfo, writeInferredShapes } from './shape-inference.js';
 import { arrayToTensor, elementCount } from './tensor.js';
@@ -336,6 +337,42 @@ describe('inferShapes', () => {
     expect(shapes.get('f')?.dims).toEqual(['b', null]);
   });
 
+  it('should carry symbolic dims through Concat, Slice, Expand, Pad, Conv and pooling', () => {
+    const model = buildModel({
+      inputs: [{ name: 'x', dataType: DataType.FLOAT, dims: ['n', 3, 'h', 8] }],
+      initializers: [
+        f32('w', new Array<number>(4 * 3 * 9).fill(0), [4, 3, 3, 3]),
+        i64('starts', [0, 2]),
+        i64('ends', [INT64_MAX, 6]),
+        i64('axes', [2, 3]),
+        i64('target', [1, 1, 1, 1]),
+        i64('pads', [0, 0, 0, 1, 0, 0, 0, 1]),
+      ],
+      nodes: [
+        { op: 'Concat', inputs: ['x', 'x'], outputs: ['cat'], attributes: { axis: 1 } },
+        { op: 'Concat', inputs: ['x', 'x'], outputs: ['cat_h'], attributes: { axis: 2 } },
+        { op: 'Slice', inputs: ['x', 'starts', 'ends', 'axes'], outputs: ['sl'] },
+        { op: 'Expand', inputs: ['x', 'target'], outputs: ['ex'] },
+        { op: 'Pad', inputs: ['x', 'pads'], outputs: ['pad'] },
+        { op: 'Conv', inputs: ['x', 'w'], outputs: ['conv'], attributes: { pads: [1, 1, 1, 1] } },
+        { op: 'MaxPool', inputs: ['x'], outputs: ['pool'], attributes: { kernel_shape: [2, 2], strides: [2, 2] } },
+        { op: 'GlobalAveragePool', inputs: ['x'], outputs: ['gap'] },
+      ],
+      outputs: ['cat'],
+    });
+    const { shapes } = inferShapes(model);
+    expect(shapes.get('cat')?.dims).toEqual(['n', 6, 'h', 8]);
+    expect(shapes.get('cat_h')?.dims).toEqual(['n', 3, null, 8]);
+    expect(shapes.get('sl')?.dims).toEqual(['n', 3, 'h', 4]);
+    expect(shapes.get('ex')?.dims).toEqual(['n', 3, 'h', 8]);
+    expect(shapes.get('pad')?.dims).toEqual(['n', 3, 'h', 10]);
+    // A 3x3 kernel with padding 1 keeps the size, but only a number can say so: unknown.
+    expect(shapes.get('conv')?.dims).toEqual(['n', 4, null, 8]);
+    expect(shapes.get('pool')?.dims).toEqual(['n', 3, null, 4]);
+    expect(shapes.get('gap')?.dims).toEqual(['n', 3, 1, 1]);
+    expect(inferShapes(model, { dims: { h: 6 } }).shapes.get('conv')?.dims).toEqual(['n', 4, 6, 8]);
+  });
+
   it('should report ops without a rule and keep going with unknown outputs', () => {
     const model = buildModel({
       inputs: [x(2, 3)],
@@ -346,7 +383,7 @@ describe('inferShapes', () => {
       ],
       outputs: ['r', 'ok'],
     });
-    model.graph?.node.push({ ...model.graph.node[2], domain: 'com.microsoft', opType: 'FusedGemm', output: ['ms'] } as never);
+    model.graph?.node.push(makeNode('FusedGemm', ['x', 'x'], ['ms'], {}, 'fused', 'com.microsoft'));
     const result = inferShapes(model);
     expect(result.unsupported.map((u) => u.opType)).toEqual(['Einsum', 'FusedGemm']);
     expect(result.unsupported[1]?.reason).toMatch(/domain "com.microsoft"/);
@@ -378,6 +415,25 @@ describe('inferShapes', () => {
       outputs: ['y'],
     });
     expect(() => inferShapes(model)).toThrow(/Add node "bad_add".*cannot be broadcast/);
+    const reshape = buildModel({
+      inputs: [x(2, 3)],
+      initializers: [i64('s', [-2, 3])],
+      nodes: [{ op: 'Reshape', inputs: ['x', 's'], outputs: ['y'], name: 'bad_reshape' }],
+      outputs: ['y'],
+    });
+    expect(() => inferShapes(reshape)).toThrow(/Reshape node "bad_reshape": the target shape \[-2, 3\] has the invalid size -2/);
+  });
+
+  it('should not treat an initializer that is also a graph input as a constant shape', () => {
+    const model = buildModel({
+      inputs: [x(2, 3), { name: 's', dataType: DataType.INT64, dims: [2] }],
+      initializers: [i64('s', [3, 2])],
+      nodes: [{ op: 'Reshape', inputs: ['x', 's'], outputs: ['y'] }],
+      outputs: ['y'],
+    });
+    const result = inferShapes(model);
+    expect(result.shapes.get('y')?.dims).toEqual([null, null]);
+    expect(result.unresolved.map((u) => u.reason)).toEqual(['the target shape is computed at run time']);
   });
 });
 

@@ -87,9 +87,11 @@ export function inferShapes(model: ModelProto, options: ShapeInferenceOptions = 
   const unsupported: UninferredNode[] = [];
   const unresolved: UninferredNode[] = [];
 
+  const inputNames = new Set(graph.input.map((i) => i.name));
   for (const init of graph.initializer) {
     shapes.set(init.name, { dataType: init.dataType, dims: init.dims.map(Number) });
-    const v = constantValues(init);
+    // An initializer that is also a graph input is only a default: a caller may feed other values.
+    const v = inputNames.has(init.name) ? undefined : constantValues(init);
     if (v !== undefined) values.set(init.name, v);
   }
   for (const input of graph.input) {

@@ -102,7 +102,7 @@ function foldOne(view: OnnxGraph, bn: NodeProto): NodeProto | string {
   const wDims = tensorDims(weight);
   let oldBias: Float64Array;
   if (producer.opType === 'Gemm') {
-    const layout = gemmLayout(producer, wDims, bias, channels);
+    const layout = gemmLayout(producer, nodeLabel(view, producer), wDims, bias, channels);
     if (typeof layout === 'string') return layout;
     const beta = getFloatAttribute(producer, 'beta', 1);
     oldBias = new Float64Array(channels);
@@ -160,16 +160,22 @@ function writeParameter(view: OnnxGraph, node: NodeProto, slot: number, current:
   view.setNodeInput(node, slot, tensor.name);
 }
 
-function gemmLayout(gemm: NodeProto, wDims: readonly number[], bias: TensorProto | undefined, channels: number): { transB: boolean } | string {
+function gemmLayout(
+  gemm: NodeProto,
+  label: string,
+  wDims: readonly number[],
+  bias: TensorProto | undefined,
+  channels: number,
+): { transB: boolean } | string {
   const transB = getIntAttribute(gemm, 'transB', 0) === 1;
   const outFeatures = transB ? wDims[0] : wDims[1];
   if (wDims.length !== 2 || outFeatures !== channels) {
-    return `Gemm node "${gemm.name}" has ${outFeatures} outputs but the BatchNormalization has ${channels} channels`;
+    return `Gemm node "${label}" has ${outFeatures} outputs but the BatchNormalization has ${channels} channels`;
   }
   if (bias !== undefined) {
     const dims = tensorDims(bias);
     const perChannel = dims.length <= 2 && dims.slice(0, -1).every((d) => d === 1) && (dims.at(-1) === channels || dims.at(-1) === 1 || dims.length === 0);
-    if (!perChannel) return `the C input of Gemm node "${gemm.name}" has shape [${dims.join(', ')}], not one value per output`;
+    if (!perChannel) return `the C input of Gemm node "${label}" has shape [${dims.join(', ')}], not one value per output`;
   }
   return { transB };
 }
