@@ -17,7 +17,9 @@ export interface AccuracyResult {
   readonly correct: number;
 }
 
-const INTEGER_DTYPES: ReadonlySet<string> = new Set(['int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64']);
+const INTEGER_DTYPES: ReadonlySet<string> = new Set([
+  'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
+]);
 
 /**
  * Top-1 accuracy: the arg-max of the scores output for each sample against its integer class label.

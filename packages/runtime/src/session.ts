@@ -166,7 +166,8 @@ function fileAccessError(file: string, error: unknown): FileAccessError {
 }
 
 function describeTarget(target: ResolvedRuntimeTarget): string {
-  return `${target.device} (providers ${target.executionProviders.join(', ')}, ${target.threads} thread(s), optimization ${target.optimizationLevel})`;
+  const providers = target.executionProviders.join(', ');
+  return `${target.device} (providers ${providers}, ${target.threads} thread(s), optimization ${target.optimizationLevel})`;
 }
 
 function creationHint(target: ResolvedRuntimeTarget): string {
@@ -183,7 +184,10 @@ function creationHint(target: ResolvedRuntimeTarget): string {
   if (target.device !== 'cpu') {
     return `Check that the ${target.device} device and its drivers are present, or use device "cpu".`;
   }
-  return 'Check that the file is a complete ONNX model (re-export it if it is truncated) and that its opset is supported by onnxruntime 1.30.';
+  return (
+    'Check that the file is a complete ONNX model (re-export it if it is truncated) ' +
+    'and that its opset is supported by onnxruntime 1.30.'
+  );
 }
 
 function messageOf(error: unknown): string {

@@ -1,4 +1,5 @@
 import { ConfigError, UnsupportedOperationError } from '@open-autoglm/core';
+import type { TensorArray } from '@open-autoglm/onnx';
 import { Tensor } from 'onnxruntime-node';
 import type { RuntimeSession, TensorMap, TensorSignature } from './session.js';
 
@@ -45,9 +46,7 @@ export function syntheticInputs(session: RuntimeSession, options: SyntheticInput
   return feeds;
 }
 
-type SyntheticData = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
-
-function syntheticData(input: TensorSignature, count: number, modelLabel: string): SyntheticData {
+function syntheticData(input: TensorSignature, count: number, modelLabel: string): TensorArray {
   // A small linear congruential sequence: fixed across runs, cheap, not constant (constant inputs
   // can hit special fast paths and give unrepresentative timings).
   let state = 0x2545f491;
