@@ -22,6 +22,7 @@ describe('definePlugin', () => {
     expect(isPlugin(plugin)).toBe(true);
     expect(plugin).toMatchObject({ name: '@acme/autoglm-pruner', version: '1.2.3', provides: [PassToken] });
     expect(isPlugin({ ...validDefinition })).toBe(false);
+    expect(isPlugin({ ...plugin })).toBe(false);
     expect(isPlugin(null)).toBe(false);
   });
 

@@ -48,9 +48,10 @@ export function definePlugin<TOptions>(definition: PluginDefinition<TOptions>): 
     provides: Object.freeze([...definition.provides]),
     configSchema: definition.configSchema,
     register: definition.register,
-    [pluginBrand]: true as const,
   };
-  return Object.freeze(plugin);
+  // Not enumerable, so that a spread copy (`{ ...plugin }`) is not taken for the plugin.
+  Object.defineProperty(plugin, pluginBrand, { value: true });
+  return Object.freeze(plugin) as Plugin<TOptions>;
 }
 
 /** True for plugins made by `definePlugin`, from this or any other copy of core. */

@@ -19,6 +19,11 @@ export interface LoadPluginOptions {
   readonly configDir: string;
   /** The config file that names the plugin, for messages. */
   readonly configFile?: string;
+  /**
+   * Folders to look up packages from when the config folder has none; default: core's own
+   * folder, so that plugins installed next to a global CLI are found.
+   */
+  readonly fallbackDirs?: readonly string[];
 }
 
 const packageNamePattern = /^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
@@ -39,7 +44,7 @@ function splitPackageSpecifier(specifier: string): { packageName: string; subpat
  * Loads the plugin a config names under `use:`. A first-party short name (`quantizer-int8`)
  * means `@open-autoglm/quantizer-int8`; a path (`./plugins/mine.js`, a file or a package
  * folder) is resolved from the config file's folder; any other name is a package, looked up
- * from the config file's folder, then from core's own install. The module's default export must
+ * from the config file's folder, then from `fallbackDirs` (default: core's own install). The module's default export must
  * be a plugin made by `definePlugin`, named and versioned as its package.json says.
  */
 export async function loadPlugin(specifier: string, options: LoadPluginOptions): Promise<Plugin> {
@@ -55,8 +60,11 @@ export async function loadPlugin(specifier: string, options: LoadPluginOptions):
       options.configFile === undefined ? {} : { file: options.configFile },
     );
   }
-  const coreDir = path.dirname(fileURLToPath(import.meta.url));
-  const installed = (await findInstalledPackage(packageName, options.configDir)) ?? (await findInstalledPackage(packageName, coreDir));
+  const searchDirs = [options.configDir, ...(options.fallbackDirs ?? [path.dirname(fileURLToPath(import.meta.url))])];
+  let installed: InstalledPackage | undefined;
+  for (const directory of searchDirs) {
+    installed ??= await findInstalledPackage(packageName, directory);
+  }
   if (installed === undefined) {
     const known = specifier in firstPartyPluginPackages || packageName.startsWith('@open-autoglm/');
     throw new PluginError(
