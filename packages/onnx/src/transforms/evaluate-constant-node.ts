@@ -209,7 +209,7 @@ function concat(node: NodeProto, inputs: readonly ConstantTensor[]): ConstantTen
 }
 
 /** Casts like ONNX Runtime: float to int truncates toward zero, anything non-zero to bool is 1. */
-export function cast(x: ConstantTensor, to: DataType): ConstantTensor | undefined {
+function cast(x: ConstantTensor, to: DataType): ConstantTensor | undefined {
   const out = allocate(to, x.data.length);
   if (out === undefined || ARRAY_OF_TYPE.get(x.dataType) === undefined) return undefined;
   for (let i = 0; i < x.data.length; i++) {

@@ -132,7 +132,7 @@ export interface ModelSpec {
   opset?: number;
 }
 
-/** A model from a compact description; outputs are declared with their element type unknown to ORT as float. */
+/** A model from a compact description; outputs are declared without shape, as float unless `outputTypes` says otherwise. */
 export function buildModel(spec: ModelSpec, outputTypes: Record<string, DataType> = {}): ModelProto {
   const graph = create(GraphProtoSchema, {
     name: 'test',
