@@ -202,13 +202,17 @@ function describeIssue(issue: Issue, context: IssueFormattingContext, basePath: 
   }
 
   if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    // When the value has the right shape for some alternatives, report what is wrong inside
-    // the closest one; when it matches none, list the shapes that were expected.
-    const inner = issue.errors.filter((branch) => branch.every((branchIssue) => branchIssue.path.length > 0));
-    const closest = inner.sort((a, b) => a.length - b.length)[0];
+    // When the value has the shape of some alternatives (a list where a list may go), report
+    // what is wrong inside the closest one; when it has none, list the shapes expected.
+    const isShapeMismatch = (branchIssue: Issue): boolean =>
+      branchIssue.path.length === 0 && (branchIssue.code === 'invalid_type' || branchIssue.code === 'invalid_value');
+    const sameShape = issue.errors.filter((branch) => !branch.some(isShapeMismatch));
+    const closest = [...sameShape].sort((a, b) => a.length - b.length)[0];
     if (closest !== undefined) return closest.flatMap((branchIssue) => describeIssue(branchIssue, context, path));
     const expected = [
-      ...new Set(issue.errors.flatMap((branch) => branch.map((branchIssue) => branchIssue.message.replace(/^expected /, '')))),
+      ...new Set(
+        issue.errors.flatMap((branch) => branch.filter(isShapeMismatch).map((branchIssue) => branchIssue.message.replace(/^expected /, ''))),
+      ),
     ];
     const value = valueAt(context.value, path);
     return [

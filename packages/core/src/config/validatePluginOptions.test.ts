@@ -60,6 +60,13 @@ describe('validatePluginOptions', () => {
     expect(messageOf({ temperature: 'hot' })).toContain('temperature: expected a number or a list, got "hot"');
     // A list has the right shape, so the problem inside it is reported.
     expect(messageOf({ temperature: [2, -1] })).toContain('temperature[1]: expected a number > 0, got -1');
+    // A mapping where objects are allowed: the unknown key is reported, not "no alternative matched".
+    const strategy = z.union([z.literal('auto'), z.strictObject({ sampler: z.enum(['tpe', 'random']) })]);
+    const plugin = definePlugin({ ...distillerPlugin, configSchema: z.strictObject({ strategy }) });
+    expect(() => validatePluginOptions(plugin, { strategy: { sampler: 'tpe', seed: 1 } })).toThrow(
+      'strategy.seed: unknown key "seed"; allowed keys: sampler',
+    );
+    expect(() => validatePluginOptions(plugin, { strategy: 3 })).toThrow('strategy: expected "auto" or a mapping (key: value), got 3');
   });
 
   it('should name the allowed tags of a tagged union', () => {

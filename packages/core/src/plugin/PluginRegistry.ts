@@ -84,7 +84,7 @@ export class PluginRegistry {
     if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') {
       throw new PluginError(
         `Plugin ${plugin.name}'s register() returned a promise, but register must bind synchronously. ` +
-          'Move asynchronous work into the factories or into the provided objects’ methods.',
+          'Move asynchronous work into the factories or into the methods of the objects it provides.',
       );
     }
     this.#checkBindings(plugin, child);
