@@ -168,7 +168,7 @@ describe('loadConfig', () => {
 
   it('should say when the file is empty or not a mapping', () => {
     expect(configErrorOf('# nothing yet\n')).toBe(
-      `The config file ${configFile} is empty: it needs at least model, data, objectives, search and passes (see the example in the README).`,
+      `The config file ${configFile} is empty: it needs at least model, data, objectives, search and passes (\`autoglm schema\` prints the JSON Schema of the config).`,
     );
     expect(configErrorOf('- model: m.onnx\n')).toContain('line 1, column 1: (top level): expected a mapping (key: value), got a list of 1 item');
   });

@@ -84,7 +84,7 @@ export function validateConfig(raw: unknown, options: ValidateConfigOptions): Au
   if (raw === null || raw === undefined) {
     throw new ConfigError(
       `${options.file === undefined ? 'The config' : `The config file ${options.file}`} is empty: ` +
-        'it needs at least model, data, objectives, search and passes (see the example in the README).',
+        'it needs at least model, data, objectives, search and passes (`autoglm schema` prints the JSON Schema of the config).',
       options.file === undefined ? {} : { file: options.file },
     );
   }

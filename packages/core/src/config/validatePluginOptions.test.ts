@@ -62,7 +62,7 @@ describe('validatePluginOptions', () => {
     expect(messageOf({ temperature: [2, -1] })).toContain('temperature[1]: expected a number > 0, got -1');
     // A mapping where objects are allowed: the unknown key is reported, not "no alternative matched".
     const strategy = z.union([z.literal('auto'), z.strictObject({ sampler: z.enum(['tpe', 'random']) })]);
-    const plugin = definePlugin({ ...distillerPlugin, configSchema: z.strictObject({ strategy }) });
+    const plugin = definePlugin({ ...distillerPlugin, configSchema: z.strictObject({ strategy }), register: () => {} });
     expect(() => validatePluginOptions(plugin, { strategy: { sampler: 'tpe', seed: 1 } })).toThrow(
       'strategy.seed: unknown key "seed"; allowed keys: sampler',
     );
