@@ -1,1 +1,5 @@
-export const placeholder = 1;
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { runCli } from './run-cli.js';
+
+process.exitCode = await runCli(process.argv.slice(2));

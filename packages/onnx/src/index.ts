@@ -17,3 +17,4 @@ export {
   evaluateConstantNode,
   isEvaluableType,
 } from './transforms/evaluate-constant-node.js';
+export * from './model-summary.js';

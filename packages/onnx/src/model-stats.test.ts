@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { countModelStats, type NodeStats } from './model-stats.js';
 import { DataType } from './proto.js';
 import { arrayToTensor } from './tensor.js';
-import { buildModel, FIXTURE_MODELS, fixtureManifest, loadFixture } from './transforms/test-models.js';
+import { buildModel, FIXTURE_MODELS, fixtureManifest, loadFixture } from './test-support/test-models.js';
 
 const f32 = (name: string, dims: number[]) =>
   arrayToTensor(name, new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);

@@ -13,7 +13,7 @@ import {
   type ModelSpec,
   randomArray,
   runModel,
-} from './transforms/test-models.js';
+} from './test-support/test-models.js';
 
 const INT64_MAX = 9223372036854775807n;
 const i64 = (name: string, values: (number | bigint)[], dims: number[] = [values.length]) =>

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareOutputs } from './compareOutputs.js';
 import { type Dataset, loadDataset } from './dataset.js';
 import { createSession, type RuntimeSession } from './session.js';
-import { tinyModel } from './tinyModel.js';
+import { tinyModel } from './test-support/tinyModel.js';
 
 const fixture = (name: string): string => new URL(`../../../fixtures/${name}`, import.meta.url).pathname;
 const CPU = { device: 'cpu', threads: 1 } as const;

@@ -1,9 +1,10 @@
 import { ConfigError, DatasetError } from '@open-autoglm/core';
 import type { TensorArray } from '@open-autoglm/onnx';
 import { Tensor } from 'onnxruntime-node';
-import { type NpyArray, readNpy } from './npy.js';
+import type { NpyArray } from './npy.js';
+import { readArray } from './readArray.js';
 
-/** An array given as a .npy path or as an array already read. */
+/** An array given as a path (`x.npy`, or `set.npz:member`) or as an array already read. */
 export type ArraySource = string | NpyArray;
 
 export interface DatasetSources {
@@ -148,8 +149,8 @@ export async function loadDataset(sources: DatasetSources): Promise<Dataset> {
     ? [[DEFAULT_FEATURE, sources.x]]
     : Object.entries(sources.x);
   const features = new Map<string, NpyArray>();
-  for (const [name, source] of named) features.set(name, await resolveArray(source));
-  const labels = sources.y === undefined ? undefined : await resolveArray(sources.y);
+  for (const [name, source] of named) features.set(name, await resolveArray(source, name));
+  const labels = sources.y === undefined ? undefined : await resolveArray(sources.y, 'y');
   return new Dataset(features, labels);
 }
 
@@ -157,6 +158,6 @@ function isSingleSource(x: DatasetSources['x']): x is ArraySource {
   return typeof x === 'string' || ('dtype' in x && 'shape' in x && 'data' in x && ArrayBuffer.isView(x.data));
 }
 
-async function resolveArray(source: ArraySource): Promise<NpyArray> {
-  return typeof source === 'string' ? readNpy(source) : source;
+async function resolveArray(source: ArraySource, defaultMember: string): Promise<NpyArray> {
+  return typeof source === 'string' ? readArray(source, { defaultMember }) : source;
 }

@@ -7,7 +7,7 @@ import { evaluateAccuracy } from './evaluateAccuracy.js';
 import { inferBatches } from './inferBatches.js';
 import { readNpy } from './npy.js';
 import { createSession, type RuntimeSession } from './session.js';
-import { tinyModel } from './tinyModel.js';
+import { tinyModel } from './test-support/tinyModel.js';
 
 const fixture = (name: string): string => new URL(`../../../fixtures/${name}`, import.meta.url).pathname;
 const CPU = { device: 'cpu', threads: 1 } as const;

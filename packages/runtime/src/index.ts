@@ -5,6 +5,7 @@ export * from './syntheticInputs.js';
 export * from './warmUp.js';
 export * from './npy.js';
 export * from './npz.js';
+export * from './readArray.js';
 export * from './dataset.js';
 export * from './inferBatches.js';
 export * from './evaluateAccuracy.js';

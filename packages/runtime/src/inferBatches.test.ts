@@ -5,7 +5,7 @@ import { loadDataset } from './dataset.js';
 import { bindInputs, inferBatches } from './inferBatches.js';
 import type { NpyArray } from './npy.js';
 import { createSession, type RuntimeSession } from './session.js';
-import { tinyModel } from './tinyModel.js';
+import { tinyModel } from './test-support/tinyModel.js';
 
 const fixture = (name: string): string => new URL(`../../../fixtures/${name}`, import.meta.url).pathname;
 const CPU = { device: 'cpu', threads: 1 } as const;

@@ -7,7 +7,7 @@ import { DataType, makeNode, makeTensorValueInfo, OnnxModel, ValueInfoProtoSchem
 import { Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, RuntimeSession } from './session.js';
-import { tinyModel } from './tinyModel.js';
+import { tinyModel } from './test-support/tinyModel.js';
 import { availableExecutionProviders, resolveRuntimeTarget, sessionOptionsForTarget } from './target.js';
 import { warmUp } from './warmUp.js';
 

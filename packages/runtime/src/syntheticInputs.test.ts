@@ -3,7 +3,7 @@ import { DataType, makeNode, makeTensorValueInfo } from '@open-autoglm/onnx';
 import { describe, expect, it } from 'vitest';
 import { createSession } from './session.js';
 import { syntheticInputs } from './syntheticInputs.js';
-import { tinyModel } from './tinyModel.js';
+import { tinyModel } from './test-support/tinyModel.js';
 
 const fixture = (name: string): string => new URL(`../../../fixtures/${name}`, import.meta.url).pathname;
 const CPU = { device: 'cpu', threads: 1 } as const;

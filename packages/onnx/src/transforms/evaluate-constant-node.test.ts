@@ -3,7 +3,7 @@ import { makeNode } from '../graph.js';
 import { DataType, type TensorProto } from '../proto.js';
 import { arrayToTensor, tensorDims, tensorToArray } from '../tensor.js';
 import { type ConstantTensor, evaluateConstantNode } from './evaluate-constant-node.js';
-import { buildModel, runModel } from './test-models.js';
+import { buildModel, runModel } from '../test-support/test-models.js';
 
 const i64 = (name: string, values: number[], dims: number[] = [values.length]) =>
   arrayToTensor(name, BigInt64Array.from(values, BigInt), dims);

@@ -15,7 +15,7 @@ import {
   readNpyRows,
   relativeDifference,
   runModel,
-} from './test-models.js';
+} from '../test-support/test-models.js';
 
 const tensor = (name: string, dims: number[], seed: number, positive = false) => {
   const data = randomArray(elementCount(dims), seed);

@@ -14,7 +14,7 @@ import {
   randomArray,
   relativeDifference,
   runModel,
-} from './test-models.js';
+} from '../test-support/test-models.js';
 
 const i64 = (name: string, values: number[], dims: number[] = [values.length]) =>
   arrayToTensor(name, BigInt64Array.from(values, BigInt), dims);

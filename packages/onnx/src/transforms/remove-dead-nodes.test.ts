@@ -13,7 +13,7 @@ import {
   randomArray,
   relativeDifference,
   runModel,
-} from './test-models.js';
+} from '../test-support/test-models.js';
 
 const f32 = (name: string, values: number[]) => arrayToTensor(name, new Float32Array(values), [values.length]);
 
