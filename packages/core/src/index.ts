@@ -52,3 +52,4 @@ export { formatKeyPath, type ConfigLocation, type KeyPath, type SourceLocator, t
 export { loadConfig, parseConfigText, validateConfig, type LoadedConfig, type ValidateConfigOptions } from './config/loadConfig.js';
 export { validatePluginOptions } from './config/validatePluginOptions.js';
 export { configJsonSchema, type JsonSchema } from './config/configJsonSchema.js';
+export { assemblePlugins, type AssembledPlugin, type AssembledPlugins } from './plugin/assemblePlugins.js';
