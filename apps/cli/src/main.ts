@@ -1,4 +1,4 @@
 import 'reflect-metadata';
-import { runCli } from './run-cli.js';
+import { runCli } from './runCli.js';
 
 process.exitCode = await runCli(process.argv.slice(2));

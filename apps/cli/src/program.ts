@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import type { CliIo } from './cli-io.js';
-import { benchCommand } from './commands/bench.js';
-import { evalCommand } from './commands/eval.js';
-import { inspectCommand } from './commands/inspect.js';
-import { pluginsCommand } from './commands/plugins.js';
-import { schemaCommand } from './commands/schema.js';
-import { validateCommand } from './commands/validate.js';
+import type { CliIo } from './cliIo.js';
+import { benchCommand } from './commands/benchCommand.js';
+import { evalCommand } from './commands/evalCommand.js';
+import { inspectCommand } from './commands/inspectCommand.js';
+import { pluginsCommand } from './commands/pluginsCommand.js';
+import { schemaCommand } from './commands/schemaCommand.js';
+import { validateCommand } from './commands/validateCommand.js';
 import { cliVersion } from './version.js';
 
 /** The `autoglm` command tree. Commands are thin: each calls one function of a package. */

@@ -1,20 +1,20 @@
 export * from './proto.js';
 export * from './tensor.js';
 export * from './attributes.js';
-export * from './graph.js';
-export * from './model.js';
-export * from './model-problems.js';
-export * from './external-data.js';
-export * from './atomic-write.js';
-export * from './shape-inference.js';
-export * from './model-stats.js';
-export { type BatchNormFoldReport, foldBatchNormalization } from './transforms/fold-batch-normalization.js';
-export { type ConstantFoldOptions, type ConstantFoldReport, foldConstants } from './transforms/fold-constants.js';
-export { type DeadNodeReport, removeDeadNodes } from './transforms/remove-dead-nodes.js';
+export * from './OnnxGraph.js';
+export * from './OnnxModel.js';
+export * from './findModelProblems.js';
+export * from './externalData.js';
+export * from './writeFileAtomic.js';
+export * from './inferShapes.js';
+export * from './countModelStats.js';
+export { type BatchNormFoldReport, foldBatchNormalization } from './transforms/foldBatchNormalization.js';
+export { type ConstantFoldOptions, type ConstantFoldReport, foldConstants } from './transforms/foldConstants.js';
+export { type DeadNodeReport, removeDeadNodes } from './transforms/removeDeadNodes.js';
 export {
   CONSTANT_FOLDABLE_OPS,
   type ConstantTensor,
   evaluateConstantNode,
   isEvaluableType,
-} from './transforms/evaluate-constant-node.js';
-export * from './model-summary.js';
+} from './transforms/evaluateConstantNode.js';
+export * from './summarizeModel.js';

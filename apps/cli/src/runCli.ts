@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { isAutoGlmError } from '@open-autoglm/core';
-import { type CliIo, processIo } from './cli-io.js';
+import { type CliIo, processIo } from './cliIo.js';
 import { createProgram } from './program.js';
 
 /** Exit codes: 0 success, 1 a user error (bad file, bad config), 2 bad usage, 70 an internal bug. */

@@ -1,9 +1,9 @@
 import { ModelFormatError } from '@open-autoglm/core';
 import { findAttribute, getFloatAttribute, getIntAttribute, makeAttribute } from '../attributes.js';
-import { isDefaultDomain, OnnxGraph } from '../graph.js';
+import { isDefaultDomain, OnnxGraph } from '../OnnxGraph.js';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../proto.js';
 import { arrayToTensor, tensorDims, tensorToArray } from '../tensor.js';
-import { nodeLabel, removeUnusedConstants } from './remove-dead-nodes.js';
+import { nodeLabel, removeUnusedConstants } from './removeDeadNodes.js';
 
 export interface BatchNormFoldReport {
   /** How many BatchNormalization nodes were folded away. */

@@ -1,5 +1,5 @@
 import { dataTypeByteSize, elementCount } from './tensor.js';
-import { describeNode, isDefaultDomain, subgraphsOf } from './graph.js';
+import { describeNode, isDefaultDomain, subgraphsOf } from './OnnxGraph.js';
 import { DataLocation, type FunctionProto, type GraphProto, type ModelProto, type TensorProto } from './proto.js';
 
 /** How many problems `findModelProblems` reports at most; one is enough to reject a file. */

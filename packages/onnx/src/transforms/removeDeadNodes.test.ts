@@ -1,10 +1,10 @@
 import { clone } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { OnnxGraph } from '../graph.js';
+import { OnnxGraph } from '../OnnxGraph.js';
 import { DataType, ModelProtoSchema } from '../proto.js';
 import { arrayToTensor } from '../tensor.js';
-import { removeDeadNodes, removeUnusedConstants } from './remove-dead-nodes.js';
+import { removeDeadNodes, removeUnusedConstants } from './removeDeadNodes.js';
 import {
   buildModel,
   FIXTURE_MODELS,
@@ -13,7 +13,7 @@ import {
   randomArray,
   relativeDifference,
   runModel,
-} from '../test-support/test-models.js';
+} from '../test-support/testModels.js';
 
 const f32 = (name: string, values: number[]) => arrayToTensor(name, new Float32Array(values), [values.length]);
 

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { type DiscoveredPlugin, discoverInstalledPlugins, type PluginDiscoveryFailure } from '@open-autoglm/core';
-import { type CliIo, formatTable, printJson } from '../cli-io.js';
+import { type CliIo, formatTable, printJson } from '../cliIo.js';
 
 export function pluginsCommand(io: CliIo): Command {
   return new Command('plugins')

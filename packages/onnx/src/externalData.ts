@@ -2,7 +2,7 @@ import { clearField, create, isFieldSet } from '@bufbuild/protobuf';
 import { type FileHandle, open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, ExternalDataError } from '@open-autoglm/core';
-import { subgraphsOf } from './graph.js';
+import { subgraphsOf } from './OnnxGraph.js';
 import {
   DataLocation,
   type GraphProto,

@@ -4,8 +4,8 @@ import { ModelFormatError, UnsupportedOperationError } from '@open-autoglm/core'
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { getFloatAttribute, getIntAttribute, getIntsAttribute, getStringAttribute, makeAttribute } from './attributes.js';
-import { makeGraphAttribute, makeNode, makeTensorValueInfo, namesUsedBy, OnnxGraph, outerScopeNamesOf } from './graph.js';
-import { OnnxModel } from './model.js';
+import { makeGraphAttribute, makeNode, makeTensorValueInfo, namesUsedBy, OnnxGraph, outerScopeNamesOf } from './OnnxGraph.js';
+import { OnnxModel } from './OnnxModel.js';
 import {
   AttributeType,
   DataType,

@@ -1,8 +1,8 @@
 import { clone } from '@bufbuild/protobuf';
 import { ModelFormatError } from '@open-autoglm/core';
-import { isDefaultDomain, makeTensorValueInfo, namesUsedBy, OnnxGraph } from '../graph.js';
+import { isDefaultDomain, makeTensorValueInfo, namesUsedBy, OnnxGraph } from '../OnnxGraph.js';
 import { type ModelProto, type NodeProto, type TensorProto, TensorProtoSchema } from '../proto.js';
-import { inferShapes } from '../shape-inference.js';
+import { inferShapes } from '../inferShapes.js';
 import { arrayToTensor, tensorDims, tensorToArray } from '../tensor.js';
 import {
   CONSTANT_FOLDABLE_OPS,
@@ -10,8 +10,8 @@ import {
   evaluateConstantNode,
   isEvaluableType,
   shapeOf,
-} from './evaluate-constant-node.js';
-import { nodeLabel } from './remove-dead-nodes.js';
+} from './evaluateConstantNode.js';
+import { nodeLabel } from './removeDeadNodes.js';
 
 export interface ConstantFoldOptions {
   /**

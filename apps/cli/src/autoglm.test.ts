@@ -7,11 +7,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataLocation, OnnxModel, StringStringEntryProtoSchema } from '@open-autoglm/onnx';
 import { create } from '@bufbuild/protobuf';
-import { runCli } from './run-cli.js';
+import { runCli } from './runCli.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const fixtures = path.join(repo, 'fixtures');
-const binary = path.join(repo, 'apps/cli/dist/main.js');
+const binary = path.join(repo, 'apps/cli/bin/autoglm.js');
 
 interface Manifest {
   models: Record<string, { params: number; macs_per_sample: { total: number }; splits: { eval: string }; accuracy: { onnxruntime_eval: number } }>;

@@ -1,8 +1,8 @@
-import type { ModelStats } from './model-stats.js';
-import { countModelStats } from './model-stats.js';
-import type { OnnxModel } from './model.js';
+import type { ModelStats } from './countModelStats.js';
+import { countModelStats } from './countModelStats.js';
+import type { OnnxModel } from './OnnxModel.js';
 import type { ValueInfoProto } from './proto.js';
-import { type Dim, tensorTypeOf } from './shape-inference.js';
+import { type Dim, tensorTypeOf } from './inferShapes.js';
 import { dataTypeName } from './tensor.js';
 
 /** Name, element type and shape of a graph input or output; symbolic dims stay names (`batch`). */

@@ -2,7 +2,7 @@ import { clone, create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { ExternalDataError, FileAccessError, ModelFormatError } from '@open-autoglm/core';
-import { type AtomicFile, writeFilesAtomic } from './atomic-write.js';
+import { type AtomicFile, writeFilesAtomic } from './writeFileAtomic.js';
 import {
   type ExternalDataOptions,
   externalDataOf,
@@ -10,9 +10,9 @@ import {
   hasExternalData,
   loadExternalData,
   modelTensors,
-} from './external-data.js';
-import { isDefaultDomain, OnnxGraph } from './graph.js';
-import { findModelProblems } from './model-problems.js';
+} from './externalData.js';
+import { isDefaultDomain, OnnxGraph } from './OnnxGraph.js';
+import { findModelProblems } from './findModelProblems.js';
 import { type ModelProto, ModelProtoSchema, OperatorSetIdProtoSchema } from './proto.js';
 
 /** Options of `OnnxModel.save`. */

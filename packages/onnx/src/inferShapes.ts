@@ -21,8 +21,8 @@ import {
   type ValueInfoProto,
   ValueInfoProtoSchema,
 } from './proto.js';
-import { isDefaultDomain, OnnxGraph } from './graph.js';
-import { OnnxModel } from './model.js';
+import { isDefaultDomain, OnnxGraph } from './OnnxGraph.js';
+import { OnnxModel } from './OnnxModel.js';
 import { tensorToArray } from './tensor.js';
 
 /**

@@ -3,7 +3,7 @@ import { container } from 'tsyringe';
 import { assemblePlugins, loadConfig } from '@open-autoglm/core';
 import { OnnxModel, summarizeModel } from '@open-autoglm/onnx';
 import { loadDataset } from '@open-autoglm/runtime';
-import { type CliIo, formatCount, printJson } from '../cli-io.js';
+import { type CliIo, formatCount, printJson } from '../cliIo.js';
 
 /**
  * Checks a config the way a run would start: the YAML against the schema, the model and every

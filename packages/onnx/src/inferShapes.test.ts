@@ -1,8 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { makeNode } from './graph.js';
+import { makeNode } from './OnnxGraph.js';
 import { DataType } from './proto.js';
-import { broadcastShapes, type Dim, inferShapes, toValueInfo, writeInferredShapes } from './shape-inference.js';
+import { broadcastShapes, type Dim, inferShapes, toValueInfo, writeInferredShapes } from './inferShapes.js';
 import { arrayToTensor, elementCount } from './tensor.js';
 import {
   buildModel,
@@ -13,7 +13,7 @@ import {
   type ModelSpec,
   randomArray,
   runModel,
-} from './test-support/test-models.js';
+} from './test-support/testModels.js';
 
 const INT64_MAX = 9223372036854775807n;
 const i64 = (name: string, values: (number | bigint)[], dims: number[] = [values.length]) =>

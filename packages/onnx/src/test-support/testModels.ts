@@ -15,7 +15,7 @@ import {
   OperatorSetIdProtoSchema,
   type TensorProto,
 } from '../proto.js';
-import { toValueInfo, type Dim } from '../shape-inference.js';
+import { toValueInfo, type Dim } from '../inferShapes.js';
 
 export const FIXTURE_MODELS = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam'] as const;
 export type FixtureModel = (typeof FIXTURE_MODELS)[number];

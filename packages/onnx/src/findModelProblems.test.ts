@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import { makeGraphAttribute, makeNode, makeTensorValueInfo } from './graph.js';
-import { findModelProblems } from './model-problems.js';
+import { makeGraphAttribute, makeNode, makeTensorValueInfo } from './OnnxGraph.js';
+import { findModelProblems } from './findModelProblems.js';
 import { DataType, FunctionProtoSchema, type GraphProto, GraphProtoSchema, type ModelProto, ModelProtoSchema } from './proto.js';
 import { arrayToTensor } from './tensor.js';
 

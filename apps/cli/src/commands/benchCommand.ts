@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { measureLatency } from '@open-autoglm/runtime';
-import { type CliIo, printJson } from '../cli-io.js';
+import { type CliIo, printJson } from '../cliIo.js';
 import { parsePositiveInteger } from '../options.js';
 
 interface BenchOptions {

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, ExternalDataError, FileAccessError } from '@open-autoglm/core';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { externalDataOf, externalizeTensors, hasExternalData, loadExternalData } from './external-data.js';
-import { makeNode, makeTensorValueInfo } from './graph.js';
-import { OnnxModel } from './model.js';
+import { externalDataOf, externalizeTensors, hasExternalData, loadExternalData } from './externalData.js';
+import { makeNode, makeTensorValueInfo } from './OnnxGraph.js';
+import { OnnxModel } from './OnnxModel.js';
 import { DataLocation, DataType, GraphProtoSchema, type ModelProto, ModelProtoSchema, StringStringEntryProtoSchema } from './proto.js';
 import { arrayToTensor, tensorToArray } from './tensor.js';
 

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { ExternalDataError, FileAccessError, ModelFormatError } from '@open-autoglm/core';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeNode, makeTensorValueInfo } from './graph.js';
-import { OnnxModel, loadModel } from './model.js';
+import { makeNode, makeTensorValueInfo } from './OnnxGraph.js';
+import { OnnxModel, loadModel } from './OnnxModel.js';
 import {
   DataLocation,
   DataType,

@@ -2,9 +2,9 @@ import { clone } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { DataType, type ModelProto, ModelProtoSchema } from '../proto.js';
-import { inferShapes } from '../shape-inference.js';
+import { inferShapes } from '../inferShapes.js';
 import { arrayToTensor } from '../tensor.js';
-import { foldConstants } from './fold-constants.js';
+import { foldConstants } from './foldConstants.js';
 import {
   buildModel,
   FIXTURE_MODELS,
@@ -14,7 +14,7 @@ import {
   randomArray,
   relativeDifference,
   runModel,
-} from '../test-support/test-models.js';
+} from '../test-support/testModels.js';
 
 const i64 = (name: string, values: number[], dims: number[] = [values.length]) =>
   arrayToTensor(name, BigInt64Array.from(values, BigInt), dims);

@@ -1,8 +1,8 @@
 import { ModelFormatError } from '@open-autoglm/core';
 import { getIntAttribute } from './attributes.js';
-import { isDefaultDomain, OnnxGraph } from './graph.js';
+import { isDefaultDomain, OnnxGraph } from './OnnxGraph.js';
 import { DataType, type ModelProto, type NodeProto } from './proto.js';
-import { type Dim, inferShapes } from './shape-inference.js';
+import { type Dim, inferShapes } from './inferShapes.js';
 import { elementCount } from './tensor.js';
 
 export interface ModelStatsOptions {

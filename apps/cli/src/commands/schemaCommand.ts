@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { configJsonSchema } from '@open-autoglm/core';
-import { type CliIo, printJson } from '../cli-io.js';
+import { type CliIo, printJson } from '../cliIo.js';
 
 export function schemaCommand(io: CliIo): Command {
   return new Command('schema')

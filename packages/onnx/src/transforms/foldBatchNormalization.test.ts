@@ -1,10 +1,10 @@
 import { clone } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { countModelStats } from '../model-stats.js';
+import { countModelStats } from '../countModelStats.js';
 import { DataType, type ModelProto, ModelProtoSchema } from '../proto.js';
 import { arrayToTensor, elementCount, tensorToArray } from '../tensor.js';
-import { foldBatchNormalization } from './fold-batch-normalization.js';
+import { foldBatchNormalization } from './foldBatchNormalization.js';
 import {
   buildModel,
   fixtureInputs,
@@ -15,7 +15,7 @@ import {
   readNpyRows,
   relativeDifference,
   runModel,
-} from '../test-support/test-models.js';
+} from '../test-support/testModels.js';
 
 const tensor = (name: string, dims: number[], seed: number, positive = false) => {
   const data = randomArray(elementCount(dims), seed);

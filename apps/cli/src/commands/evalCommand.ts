@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '@open-autoglm/core';
 import { compareOutputs, createSession, evaluateAccuracy, loadDataset, type RuntimeTarget } from '@open-autoglm/runtime';
-import { type CliIo, printJson } from '../cli-io.js';
+import { type CliIo, printJson } from '../cliIo.js';
 import { parsePositiveInteger } from '../options.js';
 
 interface EvalOptions {

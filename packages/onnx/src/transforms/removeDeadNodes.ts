@@ -1,5 +1,5 @@
 import { ModelFormatError } from '@open-autoglm/core';
-import { namesUsedBy, OnnxGraph } from '../graph.js';
+import { namesUsedBy, OnnxGraph } from '../OnnxGraph.js';
 import type { ModelProto, NodeProto } from '../proto.js';
 
 export interface DeadNodeReport {

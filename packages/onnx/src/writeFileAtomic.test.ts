@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileAccessError } from '@open-autoglm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
+import { writeFileAtomic, writeFilesAtomic } from './writeFileAtomic.js';
 
 let tmp: string;
 beforeAll(async () => {

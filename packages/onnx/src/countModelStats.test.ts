@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { countModelStats, type NodeStats } from './model-stats.js';
+import { countModelStats, type NodeStats } from './countModelStats.js';
 import { DataType } from './proto.js';
 import { arrayToTensor } from './tensor.js';
-import { buildModel, FIXTURE_MODELS, fixtureManifest, loadFixture } from './test-support/test-models.js';
+import { buildModel, FIXTURE_MODELS, fixtureManifest, loadFixture } from './test-support/testModels.js';
 
 const f32 = (name: string, dims: number[]) =>
   arrayToTensor(name, new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);

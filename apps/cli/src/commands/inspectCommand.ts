@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { type ModelSummary, OnnxModel, formatDims, summarizeModel } from '@open-autoglm/onnx';
-import { type CliIo, formatCount, formatTable, printJson } from '../cli-io.js';
+import { type CliIo, formatCount, formatTable, printJson } from '../cliIo.js';
 
 export function inspectCommand(io: CliIo): Command {
   return new Command('inspect')

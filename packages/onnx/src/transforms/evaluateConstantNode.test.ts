@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { makeNode } from '../graph.js';
+import { makeNode } from '../OnnxGraph.js';
 import { DataType, type TensorProto } from '../proto.js';
 import { arrayToTensor, tensorDims, tensorToArray } from '../tensor.js';
-import { type ConstantTensor, evaluateConstantNode } from './evaluate-constant-node.js';
-import { buildModel, runModel } from '../test-support/test-models.js';
+import { type ConstantTensor, evaluateConstantNode } from './evaluateConstantNode.js';
+import { buildModel, runModel } from '../test-support/testModels.js';
 
 const i64 = (name: string, values: number[], dims: number[] = [values.length]) =>
   arrayToTensor(name, BigInt64Array.from(values, BigInt), dims);
