@@ -223,6 +223,13 @@ describe('autoglm', () => {
       { what: 'a truncated .onnx', argv: () => ['inspect', 'truncated.onnx'], file: 'truncated.onnx', says: /not a valid ONNX model.*re-export/ },
       { what: 'a random-bytes .onnx', argv: () => ['inspect', 'random.onnx'], file: 'random.onnx', says: /not a valid ONNX model/ },
       { what: 'external data escaping the model folder', argv: () => ['inspect', 'escaping.onnx'], file: 'escaping.onnx', says: /outside\.bin.*(outside|escapes)/i },
+      {
+        what: 'external data escaping the model folder, at evaluation',
+        argv: () => ['eval', 'escaping.onnx', '--data', valX, '--labels', valY],
+        file: 'escaping.onnx',
+        says: /outside\.bin.*points outside the model's folder/,
+      },
+      { what: 'external data escaping the model folder, at benchmark', argv: () => ['bench', 'escaping.onnx', '--runs', '2'], file: 'escaping.onnx', says: /points outside the model's folder/ },
       { what: 'a .npy with a broken header', argv: () => ['eval', lenet, '--data', 'broken-header.npy', '--labels', valY], file: 'broken-header.npy', says: /header/ },
       {
         what: 'labels with a different row count',

@@ -111,6 +111,36 @@ export function externalDataOf(tensor: TensorProto, modelPath: string): External
   return { location, offset: integer('offset') ?? 0, length: integer('length'), checksum: entries.get('checksum') };
 }
 
+/** An external data reference resolved to a file inside the model's folder. */
+export interface ResolvedExternalData {
+  readonly tensor: TensorProto;
+  /** The location as written in the model. */
+  readonly location: string;
+  /** The absolute, link-resolved file it points to. */
+  readonly file: string;
+  readonly offset: number;
+  readonly length: number | undefined;
+}
+
+/**
+ * Resolves every external data reference of a model inside the model's folder, reading no data.
+ * Refuses (ExternalDataError naming the model, tensor and location) absolute paths, `..` leaving
+ * the folder and links resolving outside it. Callers that hand the model file to another loader
+ * (onnxruntime) run this first, so that the same rules and messages apply everywhere.
+ */
+export async function resolveExternalData(model: ModelProto, modelPath: string): Promise<ResolvedExternalData[]> {
+  const external = [...modelTensors(model)].filter(hasExternalData);
+  if (external.length === 0) return [];
+  const folder = await realFolderOf(modelPath);
+  const resolved: ResolvedExternalData[] = [];
+  for (const tensor of external) {
+    const reference = externalDataOf(tensor, modelPath);
+    const file = await resolveInside(folder, reference.location, tensor, modelPath);
+    resolved.push({ tensor, location: reference.location, file, offset: reference.offset, length: reference.length });
+  }
+  return resolved;
+}
+
 /**
  * Reads the data of every tensor stored outside the model file into `raw_data` (and marks it
  * in-file), so tensor helpers work on it. Locations are resolved inside the model's folder;
@@ -121,15 +151,8 @@ export function externalDataOf(tensor: TensorProto, modelPath: string): External
  * @returns the real paths of the data files that were read.
  */
 export async function loadExternalData(model: ModelProto, modelPath: string): Promise<string[]> {
-  const external = [...modelTensors(model)].filter(hasExternalData);
-  if (external.length === 0) return [];
-  const folder = await realFolderOf(modelPath);
-  const planned: { tensor: TensorProto; location: string; file: string; offset: number; length: number | undefined }[] = [];
-  for (const tensor of external) {
-    const reference = externalDataOf(tensor, modelPath);
-    const file = await resolveInside(folder, reference.location, tensor, modelPath);
-    planned.push({ tensor, location: reference.location, file, offset: reference.offset, length: reference.length });
-  }
+  const planned = await resolveExternalData(model, modelPath);
+  if (planned.length === 0) return [];
 
   const byFile = new Map<string, typeof planned>();
   for (const item of planned) {

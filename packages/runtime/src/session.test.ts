@@ -1,9 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { ConfigError, FileAccessError, RuntimeExecutionError, UnsupportedOperationError } from '@open-autoglm/core';
-import { DataType, makeNode, makeTensorValueInfo, OnnxModel, ValueInfoProtoSchema } from '@open-autoglm/onnx';
+import { ConfigError, ExternalDataError, FileAccessError, RuntimeExecutionError, UnsupportedOperationError } from '@open-autoglm/core';
+import { DataLocation, DataType, makeNode, makeTensorValueInfo, OnnxModel, StringStringEntryProtoSchema, ValueInfoProtoSchema } from '@open-autoglm/onnx';
 import { Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, RuntimeSession } from './session.js';
@@ -103,6 +103,22 @@ describe('createSession', () => {
     const named = await createSession(bytes, CPU, { file: 'lenet-copy.onnx' });
     expect(named.modelLabel).toBe('lenet-copy.onnx');
     await named.release();
+  });
+
+  it('should refuse external data outside the model folder before onnxruntime reads it', async () => {
+    const model = OnnxModel.fromBytes(await readFile(LENET));
+    const weight = model.graph.getInitializer('conv1.weight');
+    if (weight === undefined) throw new Error('lenet5 has conv1.weight');
+    await writeFile(path.join(dir, 'secret.bin'), weight.rawData);
+    weight.rawData = new Uint8Array(0);
+    weight.dataLocation = DataLocation.EXTERNAL;
+    weight.externalData = [create(StringStringEntryProtoSchema, { key: 'location', value: '../secret.bin' })];
+    await mkdir(path.join(dir, 'models'), { recursive: true });
+    const file = path.join(dir, 'models', 'escaping.onnx');
+    const bytes = model.toBytes();
+    await writeFile(file, bytes);
+    await expect(createSession(file, CPU)).rejects.toThrow(ExternalDataError);
+    await expect(createSession(bytes, CPU, { file })).rejects.toThrow(/points outside the model's folder/);
   });
 
   it('should give the same logits at every optimization level', async () => {

@@ -1,6 +1,8 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FileAccessError, RuntimeExecutionError, UnsupportedOperationError } from '@open-autoglm/core';
+import { fromBinary } from '@bufbuild/protobuf';
+import { type ModelProto, ModelProtoSchema, resolveExternalData } from '@open-autoglm/onnx';
 import { InferenceSession, type Tensor } from 'onnxruntime-node';
 import {
   availableExecutionProviders,
@@ -119,6 +121,7 @@ export async function createSession(
   const resolved = resolveRuntimeTarget(target);
   const file = typeof model === 'string' ? model : options.file;
   if (typeof model === 'string') await checkReadableFile(model);
+  if (file !== undefined) await checkExternalData(model, file);
   const sessionOptions = sessionOptionsForTarget(
     resolved,
     typeof model === 'string' || file === undefined ? {} : { externalDataFolder: path.dirname(path.resolve(file)) },
@@ -142,6 +145,22 @@ export async function createSession(
     await inferenceSession.release();
     throw error;
   }
+}
+
+/**
+ * Applies @open-autoglm/onnx's external-data rules (data confined to the model's folder) before
+ * onnxruntime reads anything, so every loader refuses the same files with the same message.
+ * Bytes that do not decode are left to onnxruntime, which names the problem.
+ */
+async function checkExternalData(model: ModelSource, file: string): Promise<void> {
+  const bytes = typeof model === 'string' ? await readFile(model) : model;
+  let proto: ModelProto;
+  try {
+    proto = fromBinary(ModelProtoSchema, bytes);
+  } catch {
+    return;
+  }
+  await resolveExternalData(proto, file);
 }
 
 async function checkReadableFile(file: string): Promise<void> {
