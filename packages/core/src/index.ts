@@ -33,7 +33,31 @@ export {
   type TrialParams,
 } from './contracts/SearchSpace.js';
 export type { Pass, PassContext, PassReport, PassResult } from './contracts/Pass.js';
-export type { FinishedTrial, ObjectiveDirection, Strategy, Study, TrialState } from './contracts/Strategy.js';
+export type { Strategy } from './contracts/Strategy.js';
+export type {
+  CatchableError,
+  CreateStudyOptions,
+  ObjectiveValues,
+  OptimizeOptions,
+  Study,
+  StudyDirection,
+  StudyObjective,
+  SuggestNumberOptions,
+  TellResult,
+  Trial,
+} from './contracts/Study.js';
+export {
+  constraintsFromSystemAttrs,
+  constraintsSystemAttrKey,
+  finishedTrialStates,
+  isFinishedTrialState,
+  type FrozenTrial,
+  type TrialState,
+} from './contracts/FrozenTrial.js';
+export type { RelativeSearchSpace, Sampler } from './contracts/Sampler.js';
+export type { TrialPruner } from './contracts/TrialPruner.js';
+export { TrialPruned, isTrialPruned } from './contracts/TrialPruned.js';
+export type { StoredStudy, StudyStorage, TrialTemplate } from './contracts/StudyStorage.js';
 export type { EvaluationContext, Evaluator, MetricValues } from './contracts/Evaluator.js';
 export { targetDevices, type Device, type LatencyMeasurement, type Target, type TargetDescription } from './contracts/Target.js';
 export type { Batch, Dataset, DatasetLoader, DatasetSource, DatasetSplit, TensorData, TensorElementType } from './contracts/DatasetLoader.js';

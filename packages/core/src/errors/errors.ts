@@ -39,6 +39,8 @@ export class RuntimeExecutionError extends AutoGlmError {}
 export class PluginError extends AutoGlmError {}
 /** An operation not supported for this graph (an op without shape rule, a transform that does not apply). */
 export class UnsupportedOperationError extends AutoGlmError {}
+/** A study storage that cannot be opened, is corrupted, or refuses an update (unknown id, finished trial). */
+export class StudyStorageError extends AutoGlmError {}
 
 /** True for errors raised on purpose (user-facing); false for bugs and foreign errors. */
 export function isAutoGlmError(error: unknown): error is AutoGlmError {

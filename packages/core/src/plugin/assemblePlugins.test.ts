@@ -18,7 +18,13 @@ import { registerValue } from './tokenBindings.js';
 const fixturePlugins = new Map<string, unknown>();
 (globalThis as Record<symbol, unknown>)[Symbol.for('open-autoglm.test.assemble-plugins')] = fixturePlugins;
 
-const strategy: Strategy = { ask: async () => ({}), tell: async () => {} };
+// Only its identity matters here: the registry must hand back the very object the plugin bound.
+const strategy: Strategy = {
+  trials: 1,
+  createStudy: () => {
+    throw new Error('not called by these tests');
+  },
+};
 const pass: Pass = { searchSpace: async () => [], apply: async (model) => ({ model, report: {} }) };
 
 describe('assemblePlugins', () => {
