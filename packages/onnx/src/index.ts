@@ -18,3 +18,6 @@ export {
   isEvaluableType,
 } from './transforms/evaluateConstantNode.js';
 export * from './summarizeModel.js';
+export type * from './autodiff/GradientRule.js';
+export * from './autodiff/TrainingStepSpec.js';
+export { gradientRules } from './autodiff/rules/index.js';

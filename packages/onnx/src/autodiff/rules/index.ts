@@ -1,0 +1,9 @@
+import type { GradientRuleTable } from '../GradientRule.js';
+
+/**
+ * Every built-in gradient rule by op type (default ONNX domain): the table `buildTrainingStep`
+ * uses unless a spec adds its own. Each rule file exports one `GradientRuleTable`, imported
+ * above and spread in below (one line per file).
+ */
+export const gradientRules: GradientRuleTable = {
+};
