@@ -14,3 +14,6 @@ export * from './measureLatency.js';
 export * from './activationOutputs.js';
 export * from './collectMinMax.js';
 export * from './streamActivations.js';
+export * from './training/SeededRandom.js';
+export * from './training/reinitializeParameters.js';
+export * from './training/TrainingCheckpoint.js';
