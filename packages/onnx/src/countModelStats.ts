@@ -166,7 +166,12 @@ export function countModelStats(model: ModelProto, options: ModelStatsOptions = 
   return { params, macs, perNode, uncounted };
 }
 
-function isParameterInput(node: NodeProto, slot: number, dataType: DataType, elements: number): boolean {
+/**
+ * True when input `slot` of `node`, an initializer of `dataType` with `elements` values, is a
+ * parameter as PyTorch counts them (the rule `countModelStats` applies; `buildTrainingStep`
+ * uses it to pick the default trainable parameters).
+ */
+export function isParameterInput(node: NodeProto, slot: number, dataType: DataType, elements: number): boolean {
   if (!isDefaultDomain(node.domain)) return FLOAT_TYPES.has(dataType) && elements > 1;
   if (node.opType === 'DequantizeLinear') return slot === 0;
   if (!FLOAT_TYPES.has(dataType)) return false;

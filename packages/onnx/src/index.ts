@@ -21,3 +21,6 @@ export * from './summarizeModel.js';
 export type * from './autodiff/GradientRule.js';
 export * from './autodiff/TrainingStepSpec.js';
 export { gradientRules } from './autodiff/rules/index.js';
+export { buildTrainingStep, type TrainingStep } from './autodiff/buildTrainingStep.js';
+export { initialTrainingState, type TrainingStateTensor } from './autodiff/initialTrainingState.js';
+export { type LearningRateSchedule, learningRateAt } from './autodiff/learningRateAt.js';

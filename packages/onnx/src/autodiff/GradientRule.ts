@@ -62,10 +62,12 @@ export interface GraphBuilderContext {
   reduceMean(name: string, axes: readonly number[], keepdims?: boolean): string;
   /**
    * Sums a gradient computed in a broadcast shape down to the shape of forward tensor `target`
-   * (numpy rules): ReduceSum over the broadcast axes, then Reshape to Shape(target). Returns
-   * `gradient` unchanged when the shapes are known to be equal.
+   * (numpy rules): ReduceSum over the broadcast axes, then a Reshape when ranks differ. The
+   * gradient's shape is that of forward tensor `shapeLike` (default: the node's output 0), or
+   * the dims given there. Returns `gradient` unchanged when the shapes are known to be equal;
+   * throws UnsupportedOperationError when a shape is unknown.
    */
-  reduceToShapeOf(gradient: string, target: string): string;
+  reduceToShapeOf(gradient: string, target: string, shapeLike?: string | readonly Dim[]): string;
 }
 
 /** What a rule's `rewriteForward` may do besides adding nodes. */

@@ -102,8 +102,8 @@ export interface TrainingStepSpec {
 /** One tensor of the step's signature. */
 export interface StepTensor {
   readonly name: string;
-  /** onnxruntime's type name: 'float32' or 'int64'. */
-  readonly type: 'float32' | 'int64';
+  /** onnxruntime's type name ('float32', 'int64', ...; see `dataTypeName`). */
+  readonly type: string;
   /** Dims; the batch axis is the symbol 'batch' (any size). */
   readonly dims: readonly Dim[];
 }

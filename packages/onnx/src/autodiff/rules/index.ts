@@ -1,4 +1,6 @@
 import type { GradientRuleTable } from '../GradientRule.js';
+import { elementwiseGradients } from './elementwiseGradients.js';
+import { linearAlgebraGradients } from './linearAlgebraGradients.js';
 
 /**
  * Every built-in gradient rule by op type (default ONNX domain): the table `buildTrainingStep`
@@ -6,4 +8,6 @@ import type { GradientRuleTable } from '../GradientRule.js';
  * above and spread in below (one line per file).
  */
 export const gradientRules: GradientRuleTable = {
+  ...elementwiseGradients,
+  ...linearAlgebraGradients,
 };
