@@ -1,0 +1,23 @@
+import { TPESampler, type TPESamplerOptions } from './TPESampler.js';
+
+/** MOTPE's gamma: the best 10% of trials, rounded down. */
+export function motpeGamma(n: number): number {
+  return Math.floor(0.1 * n);
+}
+
+/** MOTPE weighs the rest (g(x)) uniformly; the good group is weighed by hypervolume contribution. */
+export function uniformWeights(n: number): Float64Array {
+  return new Float64Array(n).fill(1);
+}
+
+/**
+ * Multi-objective TPE (Ozaki et al. 2020) with the defaults of Optuna's `MOTPESampler`: the
+ * good group is made of whole non-domination ranks, completed by greedy hypervolume subset
+ * selection, its observations weighed by hypervolume contribution; kernels reach the bounds.
+ * Any option of `TPESamplerOptions` overrides these defaults.
+ */
+export class MOTPESampler extends TPESampler {
+  constructor(options: TPESamplerOptions = {}) {
+    super({ considerEndpoints: true, gamma: motpeGamma, weights: uniformWeights, ...options });
+  }
+}
