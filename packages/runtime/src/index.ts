@@ -17,3 +17,5 @@ export * from './streamActivations.js';
 export * from './training/SeededRandom.js';
 export * from './training/reinitializeParameters.js';
 export * from './training/TrainingCheckpoint.js';
+export * from './training/exportTrainedModel.js';
+export * from './training/Trainer.js';

@@ -25,6 +25,8 @@ function sampleCheckpoint(): TrainingCheckpoint {
     epochRandomState: [1, 2, 3, 0xffff_ffff],
     settings: { batchSize: 8, spec: { loss: [{ kind: 'crossEntropy' }] } },
     history: [{ epoch: 0, trainLoss: 1.5, trainAccuracy: 0.4, validationAccuracy: null, samples: 96, seconds: 0.1 }],
+    lastLoss: 0.6931471805599453,
+    epochTotals: { lossSum: 12.5, correct: 30, samples: 40, seconds: 0.25 },
     tensors,
   };
 }
@@ -55,6 +57,8 @@ describe('TrainingCheckpoint', () => {
     expect(decoded.epochRandomState).toEqual(original.epochRandomState);
     expect(decoded.settings).toEqual(original.settings);
     expect(decoded.history).toEqual(original.history);
+    expect(decoded.lastLoss).toBe(original.lastLoss);
+    expect(decoded.epochTotals).toEqual(original.epochTotals);
     expect([...decoded.tensors.keys()]).toEqual([...original.tensors.keys()]);
     for (const [name, tensor] of original.tensors) {
       const back = decoded.tensors.get(name)!;

@@ -24,6 +24,15 @@ export interface TrainingPosition {
   readonly batchInEpoch: number;
 }
 
+/** What the epoch in progress has measured so far, so its summary stays right across a resume. */
+export interface EpochTotals {
+  /** Sum over its updates of loss * batch size. */
+  readonly lossSum: number;
+  readonly correct: number;
+  readonly samples: number;
+  readonly seconds: number;
+}
+
 /** What one finished epoch measured. */
 export interface EpochSummary {
   /** 0-based. */
@@ -35,6 +44,7 @@ export interface EpochSummary {
   /** Top-1 accuracy on the validation data after the epoch (null without validation data). */
   readonly validationAccuracy: number | null;
   readonly samples: number;
+  /** Time spent running training updates (data preparation and evaluation excluded). */
   readonly seconds: number;
 }
 
@@ -51,6 +61,10 @@ export interface TrainingCheckpoint {
   readonly settings: Readonly<Record<string, unknown>>;
   /** Summaries of the epochs finished so far. */
   readonly history: readonly EpochSummary[];
+  /** The loss of the last update done (null before the first). */
+  readonly lastLoss: number | null;
+  /** Totals of the epoch in progress. */
+  readonly epochTotals: EpochTotals;
   /** Parameters, optimizer state and buffers, by the step input that takes them. */
   readonly tensors: ReadonlyMap<string, CheckpointTensor>;
 }
@@ -60,8 +74,8 @@ export interface TrainingCheckpoint {
  *   bytes 0-7    magic "AGLMCKPT"
  *   bytes 8-11   format version (uint32) = 1
  *   bytes 12-15  header length H (uint32)
- *   bytes 16..   H bytes of UTF-8 JSON: { position, epochRandomState, settings, history,
- *                tensors: [{ name, type, dims, offset, byteLength }], dataBytes, dataCrc32 }
+ *   bytes 16..   H bytes of UTF-8 JSON: { position, epochRandomState, settings, history, lastLoss,
+ *                epochTotals, tensors: [{ name, type, dims, offset, byteLength }], dataBytes, dataCrc32 }
  *   then zero padding to a multiple of 64, then the data section: each tensor's raw bytes at
  *   `offset` (relative to the data section, multiples of 64), and CRC-32 (zlib) over the whole
  *   data section, so truncation and corruption are detected on load.
@@ -110,6 +124,8 @@ export function encodeCheckpoint(checkpoint: TrainingCheckpoint): Uint8Array[] {
       epochRandomState: checkpoint.epochRandomState,
       settings: checkpoint.settings,
       history: checkpoint.history,
+      lastLoss: checkpoint.lastLoss,
+      epochTotals: checkpoint.epochTotals,
       tensors: entries,
       dataBytes: offset,
       dataCrc32: crc,
@@ -176,6 +192,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file?: string): TrainingChec
     epochRandomState: parsed.epochRandomState,
     settings: parsed.settings,
     history: parsed.history,
+    lastLoss: parsed.lastLoss,
+    epochTotals: parsed.epochTotals,
     tensors,
   };
 }
@@ -223,6 +241,8 @@ interface ParsedHeader {
   readonly epochRandomState: SeededRandomState;
   readonly settings: Record<string, unknown>;
   readonly history: EpochSummary[];
+  readonly lastLoss: number | null;
+  readonly epochTotals: EpochTotals;
   readonly tensors: TensorEntry[];
   readonly dataBytes: number;
   readonly dataCrc32: number;
@@ -233,7 +253,7 @@ function parseHeader(header: unknown, invalid: (reason: string) => ModelFormatEr
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
   if (!isObject(header)) throw invalid('its header is not a JSON object');
-  const { position, epochRandomState, settings, history, tensors, dataBytes, dataCrc32 } = header;
+  const { position, epochRandomState, settings, history, lastLoss, epochTotals, tensors, dataBytes, dataCrc32 } = header;
   if (!isObject(position) || !isCount(position['step']) || !isCount(position['epoch']) || !isCount(position['batchInEpoch'])) {
     throw invalid('its header has no valid "position" ({ step, epoch, batchInEpoch } as whole numbers)');
   }
@@ -247,6 +267,10 @@ function parseHeader(header: unknown, invalid: (reason: string) => ModelFormatEr
   if (!isObject(settings)) throw invalid('its header has no "settings" object');
   if (!Array.isArray(history) || !history.every((h) => isObject(h) && isCount(h['epoch']) && typeof h['trainLoss'] === 'number')) {
     throw invalid('its header has no valid "history" (a list of epoch summaries)');
+  }
+  if (lastLoss !== null && typeof lastLoss !== 'number') throw invalid('its header has no valid "lastLoss" (a number or null)');
+  if (!isObject(epochTotals) || !['lossSum', 'correct', 'samples', 'seconds'].every((k) => typeof epochTotals[k] === 'number')) {
+    throw invalid('its header has no valid "epochTotals" ({ lossSum, correct, samples, seconds })');
   }
   if (!Array.isArray(tensors)) throw invalid('its header has no "tensors" table');
   const entries = tensors.map((t, i): TensorEntry => {
@@ -276,6 +300,8 @@ function parseHeader(header: unknown, invalid: (reason: string) => ModelFormatEr
     epochRandomState: epochRandomState as unknown as SeededRandomState,
     settings,
     history: history as unknown as EpochSummary[],
+    lastLoss,
+    epochTotals: epochTotals as unknown as EpochTotals,
     tensors: entries,
     dataBytes,
     dataCrc32,
