@@ -8,3 +8,4 @@ export {
   type PluginConformanceResult,
 } from './pluginConformanceChecks.js';
 export { runPluginConformance } from './runPluginConformance.js';
+export { conformanceParams, runStudyStorageConformance, type StudyStorageConformanceOptions } from './runStudyStorageConformance.js';
