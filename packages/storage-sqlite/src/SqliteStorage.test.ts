@@ -238,6 +238,24 @@ describe('SqliteStorage', () => {
     expect(ids.map((id) => two.getTrial(id).number)).toEqual([0, 1, 2, 3]);
   });
 
+  it('should not serve a finished trial it read before when another process replaced it', () => {
+    const reader = open();
+    const writer = open();
+    const old = writer.createStudy('old', ['minimize']);
+    const oldTrial = writer.createTrial(old);
+    writer.setTrialStateValues(oldTrial, 'complete', [1]);
+    expect(reader.getAllTrials(old).map((trial) => trial.values)).toEqual([[1]]);
+    // SQLite hands the freed trial id to the next trial after the delete.
+    writer.deleteStudy(old);
+    const fresh = writer.createStudy('fresh', ['minimize']);
+    const freshTrial = writer.createTrial(fresh);
+    expect(freshTrial).toBe(oldTrial);
+    expect(reader.getTrial(freshTrial)).toMatchObject({ state: 'running', values: undefined });
+    writer.setTrialStateValues(freshTrial, 'complete', [2]);
+    expect(reader.getAllTrials(fresh).map((trial) => trial.values)).toEqual([[2]]);
+    expect(reader.getTrial(freshTrial).values).toEqual([2]);
+  });
+
   describe('resuming after a crash', () => {
     it('should find the study again with its trials, and fail the running trials a dead process left', () => {
       const crashed = open();
@@ -250,9 +268,9 @@ describe('SqliteStorage', () => {
 
       const resumed = open();
       const id = resumed.getStudyIdFromName('resume') as number;
-      expect(resumed.getAllTrials(id).map((trial) => [trial.number, trial.state])).toEqual([
-        [0, 'complete'],
-        [1, 'running'],
+      expect(resumed.getAllTrials(id).map((trial) => [trial.number, trial.state, trial.params])).toEqual([
+        [0, 'complete', {}],
+        [1, 'running', { lr: 0.5 }],
       ]);
       // A trial that showed life within the grace period may belong to a live worker.
       expect(resumed.getStaleTrials(id)).toEqual([]);

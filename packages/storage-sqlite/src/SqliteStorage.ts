@@ -140,6 +140,13 @@ function groupBy<Row>(rows: readonly Row[], key: (row: Row) => number): Map<numb
   return groups;
 }
 
+/** What identifies a finished trial's row; `undefined` for a trial that may still change. */
+function finishedTrialKey(row: TrialRow): string | undefined {
+  const state = stateFromOptuna.get(row.state);
+  if (state === undefined || !isFinishedTrialState(state)) return undefined;
+  return `${row.study_id}/${String(row.number)}/${row.state}/${String(row.datetime_complete)}`;
+}
+
 function sameDistributionKind(previous: ParameterDistribution, next: ParameterDistribution): boolean {
   // Optuna's check_distribution_compatibility: same class; categorical choices must be equal.
   if (previous.kind !== next.kind) return false;
@@ -174,6 +181,13 @@ export class SqliteStorage implements StudyStorage {
   readonly alembicRevision: string;
 
   private readonly db: Database.Database;
+  /** Distributions by their JSON text: a study repeats the same few texts in every trial. */
+  private readonly parsedDistributions = new Map<string, ParameterDistribution>();
+  /**
+   * Finished trials never change, so each is read once. An entry is used only while the trial's
+   * row still matches its key (a trial id reused after another process deleted a study does not).
+   */
+  private readonly finishedTrials = new Map<number, { readonly key: string; readonly trial: FrozenTrial }>();
   /** The first distribution seen for each parameter name, per study (Optuna's compatibility check). */
   private readonly knownDistributions = new Map<number, Map<string, ParameterDistribution>>();
 
@@ -293,6 +307,7 @@ export class SqliteStorage implements StudyStorage {
         this.db.prepare(`DELETE FROM ${table} WHERE study_id = ?`).run(studyId);
       }
       this.knownDistributions.delete(studyId);
+      for (const [trialId, cached] of this.finishedTrials) if (cached.key.startsWith(`${studyId}/`)) this.finishedTrials.delete(trialId);
     });
   }
 
@@ -416,7 +431,7 @@ export class SqliteStorage implements StudyStorage {
     return this.read('read a trial', () => {
       const row = this.db.prepare('SELECT * FROM trials WHERE trial_id = ?').get(trialId) as TrialRow | undefined;
       if (row === undefined) throw this.unknownTrial(trialId);
-      return this.frozenTrial(row, this.childRows('trial_id = ?', trialId));
+      return this.cachedTrial(row) ?? this.frozenTrial(row, this.childRows('trial_id = ?', trialId));
     });
   }
 
@@ -426,9 +441,9 @@ export class SqliteStorage implements StudyStorage {
       const rows = this.db.prepare('SELECT * FROM trials WHERE study_id = ? ORDER BY number, trial_id').all(studyId) as TrialRow[];
       const wanted = states === undefined ? undefined : new Set(states.map((state) => stateToOptuna[state]));
       const selected = wanted === undefined ? rows : rows.filter((row) => wanted.has(row.state));
-      if (selected.length === 0) return [];
-      const children = this.childRows('trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?)', studyId);
-      return selected.map((row) => this.frozenTrial(row, children));
+      const toRead = selected.filter((row) => this.cachedTrial(row) === undefined).map((row) => row.trial_id);
+      const children = this.childRows('trial_id IN (SELECT value FROM json_each(?))', JSON.stringify(toRead));
+      return selected.map((row) => this.cachedTrial(row) ?? this.frozenTrial(row, children));
     });
   }
 
@@ -614,7 +629,7 @@ export class SqliteStorage implements StudyStorage {
     };
   }
 
-  private childRows(trialFilter: string, argument: number): TrialChildren {
+  private childRows(trialFilter: string, argument: number | string): TrialChildren {
     const all = <Row>(sql: string): Row[] => this.db.prepare(sql).all(argument) as Row[];
     return {
       params: groupBy(all<ParamRow>(`SELECT trial_id, param_name, param_value, distribution_json FROM trial_params WHERE ${trialFilter} ORDER BY param_id`), (row) => row.trial_id),
@@ -626,6 +641,13 @@ export class SqliteStorage implements StudyStorage {
       userAttrs: groupBy(all<AttributeRow>(`SELECT trial_id AS owner_id, "key", value_json FROM trial_user_attributes WHERE ${trialFilter}`), (row) => row.owner_id),
       systemAttrs: groupBy(all<AttributeRow>(`SELECT trial_id AS owner_id, "key", value_json FROM trial_system_attributes WHERE ${trialFilter}`), (row) => row.owner_id),
     };
+  }
+
+  /** The snapshot read earlier of this finished trial, if its row has not changed since. */
+  private cachedTrial(row: TrialRow): FrozenTrial | undefined {
+    const key = finishedTrialKey(row);
+    const cached = this.finishedTrials.get(row.trial_id);
+    return key !== undefined && cached?.key === key ? cached.trial : undefined;
   }
 
   private frozenTrial(row: TrialRow, children: TrialChildren): FrozenTrial {
@@ -652,7 +674,7 @@ export class SqliteStorage implements StudyStorage {
       intermediateValues.set(value.step, this.storedNumber(value.intermediate_value, value.intermediate_value_type, `intermediate value ${value.step} of trial ${id}`));
     }
     const systemAttrs = this.attributes(children.systemAttrs.get(id) ?? []);
-    return {
+    const trial: FrozenTrial = {
       number: row.number,
       trialId: id,
       state,
@@ -666,6 +688,8 @@ export class SqliteStorage implements StudyStorage {
       datetimeStart: this.storedDatetime(row.datetime_start, `start of trial ${id}`),
       datetimeComplete: this.storedDatetime(row.datetime_complete, `completion of trial ${id}`),
     };
+    if (isFinishedTrialState(state)) this.finishedTrials.set(id, { key: finishedTrialKey(row), trial });
+    return trial;
   }
 
   private attributes(rows: readonly AttributeRow[]): Readonly<Record<string, JsonValue>> {
@@ -683,8 +707,12 @@ export class SqliteStorage implements StudyStorage {
   }
 
   private parseDistribution(json: string, paramName: string): ParameterDistribution {
+    const cached = this.parsedDistributions.get(json);
+    if (cached !== undefined) return cached;
     try {
-      return distributionFromOptunaJson(json);
+      const distribution = distributionFromOptunaJson(json);
+      this.parsedDistributions.set(json, distribution);
+      return distribution;
     } catch (error) {
       throw this.malformed(`parameter "${paramName}" has distribution ${json} (${(error as Error).message})`, error);
     }

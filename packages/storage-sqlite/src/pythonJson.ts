@@ -9,6 +9,12 @@ import type { JsonValue } from '@open-autoglm/core';
 
 /** Parses JSON that may contain Python's `NaN`, `Infinity` and `-Infinity`; throws `SyntaxError` otherwise. */
 export function parsePythonJson(text: string): JsonValue {
+  // Standard JSON (nearly every stored value) takes JSON.parse's native path.
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    // NaN / Infinity tokens, or not JSON at all: the reader below tells which, and where.
+  }
   const parser = new PythonJsonParser(text);
   const value = parser.parseValue();
   parser.expectEnd();
