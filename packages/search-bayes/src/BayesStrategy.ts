@@ -1,4 +1,5 @@
-import { ConfigError, type CreateStudyOptions, type Sampler, type Strategy, type Study, type TrialPruner } from '@open-autoglm/core';
+import { type CreateStudyOptions, type Sampler, type Strategy, type Study, type TrialPruner } from '@open-autoglm/core';
+import { GPSampler } from './gp/GPSampler.js';
 import { MedianPruner } from './pruners/MedianPruner.js';
 import { NopPruner } from './pruners/NopPruner.js';
 import { SuccessiveHalvingPruner } from './pruners/SuccessiveHalvingPruner.js';
@@ -46,9 +47,7 @@ export function createSampler(options: SearchBayesOptions): Sampler {
         ...(options.crossover === undefined ? {} : { crossover: options.crossover }),
       });
     case 'gp':
-      throw new ConfigError(
-        'search-bayes: the Gaussian-process sampler ("gp") is not available in this version of @open-autoglm/search-bayes; choose sampler tpe, motpe, nsga2 or random.',
-      );
+      return new GPSampler({ ...seed, ...(options.startupTrials === undefined ? {} : { startupTrials: options.startupTrials }) });
   }
 }
 

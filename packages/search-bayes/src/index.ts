@@ -22,6 +22,7 @@ export { SuccessiveHalvingPruner, type SuccessiveHalvingPrunerOptions } from './
 export { NopPruner } from './pruners/NopPruner.js';
 export { hypervolume } from './multiObjective/hypervolume.js';
 export { dominates, nonDominationRanks, paretoFrontIndices } from './multiObjective/paretoFront.js';
+export { GPSampler, type GPSamplerOptions } from './gp/GPSampler.js';
 
 /** The search strategy plugin: random, TPE, NSGA-II and MOTPE samplers behind an Optuna-shaped study API. */
 export default definePlugin({

@@ -1,0 +1,148 @@
+import { UnsupportedOperationError } from '@open-autoglm/core';
+import type { FrozenTrial, ParameterDistribution, ParameterValue, RelativeSearchSpace, Sampler, Study, TrialParams } from '@open-autoglm/core';
+import { SeededRandom } from '../math/SeededRandom.js';
+import { intersectionSearchSpace } from '../samplers/intersectionSearchSpace.js';
+import { RandomSampler } from '../samplers/RandomSampler.js';
+import { fitKernelParams } from './fitKernelParams.js';
+import type { GaussianProcess, KernelParams } from './GaussianProcess.js';
+import { LogEiAcquisition } from './LogEiAcquisition.js';
+import type { ConstraintModel, ObjectiveModel } from './LogEiAcquisition.js';
+import { NormalizedSearchSpace } from './NormalizedSearchSpace.js';
+import { optimizeAcquisition } from './optimizeAcquisition.js';
+
+export interface GPSamplerOptions {
+  readonly seed?: number;
+  /** Trials drawn by `independentSampler` before the GP takes over; default 10 (Optuna's). */
+  readonly startupTrials?: number;
+  /** The objective has no noise: pin the GP's noise variance at its floor. Default false. */
+  readonly deterministicObjective?: boolean;
+  /** Draws the start-up trials and parameters outside the joint space; default random, same seed. */
+  readonly independentSampler?: Sampler;
+  /** Random samples scored before the local searches; default 2048 (Optuna's). */
+  readonly preliminarySamples?: number;
+  /** Local searches of the acquisition per trial; default 10 (Optuna's). */
+  readonly localSearches?: number;
+}
+
+/**
+ * Gaussian-process Bayesian optimization (Optuna's `GPSampler`) for one objective: a Matern 5/2
+ * ARD kernel whose hyperparameters are the MAP estimate under Optuna's priors (warm-started
+ * from the previous trial's), log expected improvement over the best observed value, and, when
+ * trials carry constraint values, one more GP per constraint whose log probability of
+ * feasibility is added to log EI. Only complete trials inform it; the joint space is the
+ * parameters every complete trial has with the same distribution.
+ */
+export class GPSampler implements Sampler {
+  private readonly random: SeededRandom;
+  private readonly startupTrials: number;
+  private readonly deterministicObjective: boolean;
+  private readonly independentSampler: Sampler;
+  private readonly preliminarySamples: number;
+  private readonly localSearches: number;
+  // Previous fits, to warm-start the next ones; dropped when the joint space changes.
+  private cachedSpaceKey = '';
+  private cachedObjectiveParams: KernelParams | undefined;
+  private cachedConstraintParams: (KernelParams | undefined)[] = [];
+
+  constructor(options: GPSamplerOptions = {}) {
+    this.random = new SeededRandom(options.seed);
+    this.startupTrials = options.startupTrials ?? 10;
+    this.deterministicObjective = options.deterministicObjective ?? false;
+    this.independentSampler = options.independentSampler ?? new RandomSampler(options.seed === undefined ? {} : { seed: options.seed });
+    this.preliminarySamples = options.preliminarySamples ?? 2048;
+    this.localSearches = options.localSearches ?? 10;
+  }
+
+  inferRelativeSearchSpace(study: Study): RelativeSearchSpace {
+    if (study.directions.length !== 1) {
+      throw new UnsupportedOperationError(
+        `GPSampler optimizes one objective, but study "${study.studyName}" has ${study.directions.length}: use the nsga2 or motpe sampler for several objectives.`,
+      );
+    }
+    return intersectionSearchSpace(study.getTrials({ states: ['complete'] }));
+  }
+
+  sampleRelative(study: Study, _trial: FrozenTrial, searchSpace: RelativeSearchSpace): TrialParams {
+    if (Object.keys(searchSpace).length === 0) return {};
+    const trials = study.getTrials({ states: ['complete'] }).filter((t) => t.values !== undefined && Object.keys(searchSpace).every((name) => name in t.params));
+    if (trials.length < this.startupTrials) return {};
+
+    const space = new NormalizedSearchSpace(searchSpace);
+    const spaceKey = JSON.stringify(searchSpace);
+    if (spaceKey !== this.cachedSpaceKey) {
+      this.cachedSpaceKey = spaceKey;
+      this.cachedObjectiveParams = undefined;
+      this.cachedConstraintParams = [];
+    }
+    const dim = space.dimension;
+    const n = trials.length;
+    const x = new Float64Array(n * dim);
+    trials.forEach((t, i) => x.set(space.normalize(t.params), i * dim));
+    const sign = study.directions[0] === 'maximize' ? 1 : -1;
+    const scores = standardize(trials.map((t) => sign * (t.values?.[0] as number)));
+
+    const constraintCount = trials.reduce((count, t) => Math.max(count, t.constraints?.length ?? 0), 0);
+    // A trial without constraint values in a constrained study counts as infeasible.
+    const feasible = trials.map((t) => constraintCount === 0 || (t.constraints !== undefined && t.constraints.length === constraintCount && t.constraints.every((c) => c <= 0)));
+
+    const objectiveGp = this.fit(x, scores.values, space, this.cachedObjectiveParams);
+    this.cachedObjectiveParams = objectiveGp.params;
+    let threshold = -Infinity;
+    let bestIndex = -1;
+    scores.values.forEach((v, i) => {
+      if (feasible[i] === true && v > threshold) {
+        threshold = v;
+        bestIndex = i;
+      }
+    });
+    const objective: ObjectiveModel | undefined = bestIndex >= 0 ? { gp: objectiveGp, threshold } : undefined;
+
+    const constraints: ConstraintModel[] = [];
+    for (let c = 0; c < constraintCount; c++) {
+      // Missing values are taken as violated by the largest amount seen.
+      const raw = trials.map((t) => t.constraints?.[c]);
+      const worst = Math.max(...raw.filter((v): v is number => v !== undefined));
+      const standardized = standardize(raw.map((v) => v ?? worst));
+      const gp = this.fit(x, standardized.values, space, this.cachedConstraintParams[c]);
+      this.cachedConstraintParams[c] = gp.params;
+      constraints.push({ gp, threshold: (0 - standardized.mean) / standardized.scale });
+    }
+
+    const acquisition = new LogEiAcquisition(dim, objective, constraints);
+    // The best feasible trial seeds one local search; with none feasible there is none (Optuna).
+    const optimum = optimizeAcquisition(acquisition, space, {
+      inverseSquaredLengthscales: objectiveGp.params.inverseSquaredLengthscales,
+      random: () => this.random.uniform(),
+      warmStarts: bestIndex >= 0 ? [x.slice(bestIndex * dim, (bestIndex + 1) * dim)] : [],
+      preliminarySamples: this.preliminarySamples,
+      localSearches: this.localSearches,
+    });
+    return space.unnormalize(optimum.x);
+  }
+
+  sampleIndependent(study: Study, trial: FrozenTrial, paramName: string, distribution: ParameterDistribution): ParameterValue {
+    return this.independentSampler.sampleIndependent(study, trial, paramName, distribution);
+  }
+
+  private fit(x: Float64Array, y: Float64Array, space: NormalizedSearchSpace, initial: KernelParams | undefined): GaussianProcess {
+    return fitKernelParams(
+      { x, y, isCategorical: space.isCategorical },
+      initial === undefined ? { deterministicObjective: this.deterministicObjective } : { deterministicObjective: this.deterministicObjective, initial },
+    );
+  }
+}
+
+/**
+ * (v - mean) / std with the population standard deviation (floored at 1e-10, as Optuna), after
+ * clipping infinite values to the finite range (Optuna's `warn_and_convert_inf`).
+ */
+function standardize(values: readonly number[]): { values: Float64Array; mean: number; scale: number } {
+  const finite = values.filter((v) => Number.isFinite(v));
+  const low = finite.length > 0 ? Math.min(...finite) : 0;
+  const high = finite.length > 0 ? Math.max(...finite) : 0;
+  const clipped = values.map((v) => Math.min(high, Math.max(low, Number.isNaN(v) ? high : v)));
+  const mean = clipped.reduce((a, b) => a + b, 0) / clipped.length;
+  const variance = clipped.reduce((a, b) => a + (b - mean) ** 2, 0) / clipped.length;
+  const scale = Math.max(1e-10, Math.sqrt(variance));
+  return { values: Float64Array.from(clipped, (v) => (v - mean) / scale), mean, scale };
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { SeededRandom } from '../math/SeededRandom.js';
+import { cholesky } from './cholesky.js';
+import { fitKernelParams, negativeLogPosterior } from './fitKernelParams.js';
+import { kernelMatrix } from './GaussianProcess.js';
+
+describe('negativeLogPosterior', () => {
+  it('should have the gradient of central finite differences in every raw parameter', () => {
+    const random = new SeededRandom(11);
+    const n = 14;
+    const x = new Float64Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      x[i * 3] = random.uniform();
+      x[i * 3 + 1] = random.uniform();
+      x[i * 3 + 2] = random.integer(3);
+    }
+    const y = Float64Array.from({ length: n }, (_, i) => Math.sin(6 * (x[i * 3] as number)) - 0.4 * (x[i * 3 + 2] as number));
+    const data = { x, y, isCategorical: [false, false, true] };
+    for (const deterministicObjective of [false, true]) {
+      const mapping = { minimumNoise: 1e-6, deterministicObjective };
+      const raw = Float64Array.from([0.4, -0.7, 0.2, 0.3, -2.5]);
+      const gradient = new Float64Array(5);
+      negativeLogPosterior(data, raw, mapping, gradient);
+      const scratch = new Float64Array(5);
+      for (let k = 0; k < 5; k++) {
+        const h = 1e-6;
+        const plus = Float64Array.from(raw);
+        const minus = Float64Array.from(raw);
+        plus[k] = (plus[k] as number) + h;
+        minus[k] = (minus[k] as number) - h;
+        const numeric = (negativeLogPosterior(data, plus, mapping, scratch) - negativeLogPosterior(data, minus, mapping, scratch)) / (2 * h);
+        expect(Math.abs((gradient[k] as number) - numeric)).toBeLessThan(1e-6 * Math.max(1, Math.abs(numeric)));
+      }
+    }
+  });
+});
+
+describe('fitKernelParams', () => {
+  it('should recover the lengthscales of a sample drawn from a known GP', () => {
+    // One sample of a GP with lengthscales 0.2 and 1 (ils 25 and 1), scale 1, noise 1e-4.
+    const random = new SeededRandom(7);
+    const n = 80;
+    const x = new Float64Array(n * 2).map(() => random.uniform());
+    const truth = { inverseSquaredLengthscales: Float64Array.from([25, 1]), kernelScale: 1, noiseVar: 1e-4 };
+    const c = kernelMatrix({ x, y: new Float64Array(n), isCategorical: [false, false] }, truth);
+    for (let i = 0; i < n; i++) c[i * n + i] = (c[i * n + i] as number) + truth.noiseVar;
+    const l = cholesky(c, n) as Float64Array;
+    const z = Float64Array.from({ length: n }, () => random.normal());
+    const y = new Float64Array(n);
+    for (let i = 0; i < n; i++) for (let k = 0; k <= i; k++) y[i] = (y[i] as number) + (l[i * n + k] as number) * (z[k] as number);
+
+    const gp = fitKernelParams({ x, y, isCategorical: [false, false] });
+    const [fastScale, slowScale] = Array.from(gp.params.inverseSquaredLengthscales, (v) => 1 / Math.sqrt(v));
+    expect(fastScale).toBeGreaterThan(0.2 / 1.5);
+    expect(fastScale).toBeLessThan(0.2 * 1.5);
+    expect(slowScale).toBeGreaterThan(1 / 2);
+    expect(slowScale).toBeLessThan(1 * 2);
+    expect(gp.params.noiseVar).toBeLessThan(1e-2);
+  });
+
+  it('should give the same fit from a warm start at the previous optimum', () => {
+    const random = new SeededRandom(8);
+    const x = new Float64Array(30).map(() => random.uniform());
+    const y = Float64Array.from(x, (v) => Math.cos(7 * v));
+    const data = { x, y, isCategorical: [false] };
+    const cold = fitKernelParams(data);
+    const warm = fitKernelParams(data, { initial: cold.params });
+    expect(warm.params.inverseSquaredLengthscales[0]).toBeCloseTo(cold.params.inverseSquaredLengthscales[0] as number, 1);
+    expect(warm.params.kernelScale).toBeCloseTo(cold.params.kernelScale, 1);
+  });
+});
