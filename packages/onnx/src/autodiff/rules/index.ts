@@ -1,6 +1,7 @@
 import type { GradientRuleTable } from '../GradientRule.js';
 import { elementwiseGradients } from './elementwiseGradients.js';
 import { linearAlgebraGradients } from './linearAlgebraGradients.js';
+import { convolutionGradients } from './convolutionGradients.js';
 
 /**
  * Every built-in gradient rule by op type (default ONNX domain): the table `buildTrainingStep`
@@ -10,4 +11,5 @@ import { linearAlgebraGradients } from './linearAlgebraGradients.js';
 export const gradientRules: GradientRuleTable = {
   ...elementwiseGradients,
   ...linearAlgebraGradients,
+  ...convolutionGradients,
 };

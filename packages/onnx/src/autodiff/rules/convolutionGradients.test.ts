@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import type { AttributeValue } from '../../attributes.js';
+import { checkGradients, type GradientCheckInput } from '../test-support/checkGradients.js';
+
+async function checkNode(
+  op: string,
+  inputs: GradientCheckInput[],
+  attributes: Record<string, AttributeValue>,
+): Promise<number> {
+  const result = await checkGradients({
+    nodes: [{ op, inputs: inputs.map((i) => i.name), outputs: ['y'], attributes }],
+    inputs,
+    outputs: ['y'],
+  });
+  return result.maxRelativeError;
+}
+
+describe('convolutionGradients', () => {
+  it('should give the gradients of a padded Conv with bias', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 3, 5, 5] },
+        { name: 'w', dims: [4, 3, 3, 3] },
+        { name: 'b', dims: [4] },
+      ],
+      { pads: [1, 1, 1, 1] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a strided, dilated Conv with asymmetric pads and unread trailing rows', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 2, 8, 7] },
+        { name: 'w', dims: [3, 2, 3, 2] },
+      ],
+      { strides: [2, 3], dilations: [1, 2], pads: [1, 0, 0, 2] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a grouped Conv', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 4, 5, 5] },
+        { name: 'w', dims: [6, 2, 3, 3] },
+        { name: 'b', dims: [6] },
+      ],
+      { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a depthwise Conv (flipped-kernel input gradient, unfolded weight gradient)', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [3, 3, 6, 6] },
+        { name: 'w', dims: [3, 1, 3, 3] },
+        { name: 'b', dims: [3] },
+      ],
+      { group: 3, pads: [1, 1, 1, 1] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a dilated depthwise Conv with asymmetric pads', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 2, 7, 7] },
+        { name: 'w', dims: [2, 1, 3, 3] },
+      ],
+      { group: 2, dilations: [2, 2], pads: [2, 1, 0, 2] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a strided depthwise Conv with a depth multiplier', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 3, 7, 7] },
+        { name: 'w', dims: [6, 1, 3, 3] },
+      ],
+      { group: 3, strides: [2, 2], pads: [1, 1, 1, 1] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a depthwise Conv with a kernel too large to unfold', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 2, 7, 7] },
+        { name: 'w', dims: [2, 1, 5, 5] },
+      ],
+      { group: 2, pads: [2, 2, 2, 2] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a Conv with auto_pad SAME_UPPER and SAME_LOWER', async () => {
+    for (const autoPad of ['SAME_UPPER', 'SAME_LOWER']) {
+      const error = await checkNode(
+        'Conv',
+        [
+          { name: 'x', dims: [2, 2, 6, 5] },
+          { name: 'w', dims: [3, 2, 2, 3] },
+        ],
+        { auto_pad: autoPad, strides: [2, 2] },
+      );
+      expect(error, autoPad).toBeLessThan(1e-3);
+    }
+  });
+
+  it('should give the gradients of a 1-D Conv', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 3, 9] },
+        { name: 'w', dims: [2, 3, 3] },
+        { name: 'b', dims: [2] },
+      ],
+      { strides: [2], pads: [1, 0] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a strided ConvTranspose with output_padding and bias', async () => {
+    const error = await checkNode(
+      'ConvTranspose',
+      [
+        { name: 'x', dims: [2, 4, 3, 3] },
+        { name: 'w', dims: [4, 3, 3, 3] },
+        { name: 'b', dims: [3] },
+      ],
+      { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a grouped, dilated ConvTranspose', async () => {
+    const error = await checkNode(
+      'ConvTranspose',
+      [
+        { name: 'x', dims: [2, 4, 4, 3] },
+        { name: 'w', dims: [4, 2, 2, 3] },
+      ],
+      { group: 2, dilations: [2, 1], strides: [1, 2], pads: [0, 1, 1, 0] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+});
