@@ -688,7 +688,8 @@ export class SqliteStorage implements StudyStorage {
       datetimeStart: this.storedDatetime(row.datetime_start, `start of trial ${id}`),
       datetimeComplete: this.storedDatetime(row.datetime_complete, `completion of trial ${id}`),
     };
-    if (isFinishedTrialState(state)) this.finishedTrials.set(id, { key: finishedTrialKey(row), trial });
+    const key = finishedTrialKey(row);
+    if (key !== undefined) this.finishedTrials.set(id, { key, trial });
     return trial;
   }
 
