@@ -1,0 +1,187 @@
+/**
+ * `npm run bench:search [-- --quick] [-- --parts gp,tpe,mo]`: the search benchmark of issue #8.
+ *
+ * Single objective (Branin, Hartmann-6, Rosenbrock-5 on [-5,10]^5, Ackley-10 on
+ * [-32.768,32.768]^10), seeds 1-10: the GP sampler at 50 trials and TPE at 200 trials, median best
+ * value and the sampler's CPU time per trial. Two objectives (ZDT1, ZDT2 with 10 variables), 200
+ * trials, seeds 1-5: hypervolume of the non-dominated set w.r.t. (1.1, 11) for MOTPE and NSGA-II.
+ * Optuna's medians on the same problems and seeds (the issue's acceptance targets) sit beside
+ * ours. Writes bench/results/search.json (search-quick.json with --quick: 2 seeds, short budgets).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FrozenTrial, ParameterDistribution, ParameterValue, RelativeSearchSpace, Sampler, Study, TrialParams, TrialState } from '@open-autoglm/core';
+import { GPSampler, MOTPESampler, NSGAIISampler, NopPruner, TPESampler, createStudy, hypervolume, paretoFrontIndices } from '@open-autoglm/search-bayes';
+import { singleObjectiveProblems, type SingleObjectiveProblem } from './problems/singleObjectiveProblems.js';
+import { zdt1, zdt2, type BiObjectiveProblem } from './problems/zdtProblems.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const partsIndex = args.indexOf('--parts');
+const parts = new Set((partsIndex >= 0 ? (args[partsIndex + 1] ?? '') : 'gp,tpe,mo').split(','));
+
+/** Optuna's medians from the issue: GP = Optuna 5.0 GPSampler at 50 trials, TPE = Optuna 3.1 at 200. */
+const optunaTargets = {
+  gp: { branin: 0.3979, hartmann6: -3.318, rosenbrock5: 407, ackley10: 12.7 },
+  tpe: { branin: 0.4038, hartmann6: -3.239, rosenbrock5: 43.8, ackley10: 12.93 },
+  motpe: { zdt1: 10.4, zdt2: 9.32 },
+  nsga2: { zdt1: 9.56, zdt2: 8.66 },
+} as const;
+const cpuTargetsMsPerTrial = { gp: 150, tpe: 10 } as const;
+
+const seeds = quick ? [1, 2] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const moSeeds = quick ? [1, 2] : [1, 2, 3, 4, 5];
+const budgets = { gp: quick ? 15 : 50, tpe: quick ? 30 : 200, mo: quick ? 30 : 200 };
+const hypervolumeReference = [1.1, 11];
+
+/** Forwards to a sampler and adds up the process CPU time (user + system) spent inside it. */
+class CpuTimedSampler implements Sampler {
+  cpuMicroseconds = 0;
+  constructor(private readonly inner: Sampler) {}
+
+  private timed<T>(run: () => T): T {
+    const start = process.cpuUsage();
+    try {
+      return run();
+    } finally {
+      const used = process.cpuUsage(start);
+      this.cpuMicroseconds += used.user + used.system;
+    }
+  }
+
+  inferRelativeSearchSpace(study: Study, trial: FrozenTrial): RelativeSearchSpace {
+    return this.timed(() => this.inner.inferRelativeSearchSpace(study, trial));
+  }
+  sampleRelative(study: Study, trial: FrozenTrial, searchSpace: RelativeSearchSpace): TrialParams {
+    return this.timed(() => this.inner.sampleRelative(study, trial, searchSpace));
+  }
+  sampleIndependent(study: Study, trial: FrozenTrial, name: string, distribution: ParameterDistribution): ParameterValue {
+    return this.timed(() => this.inner.sampleIndependent(study, trial, name, distribution));
+  }
+  beforeTrial(study: Study, trial: FrozenTrial): void {
+    this.timed(() => this.inner.beforeTrial?.(study, trial));
+  }
+  afterTrial(study: Study, trial: FrozenTrial, state: TrialState, values: readonly number[] | undefined): void {
+    this.timed(() => this.inner.afterTrial?.(study, trial, state, values));
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+const round = (v: number, digits = 4): number => Number(v.toPrecision(digits + 2));
+
+interface RunResult {
+  readonly seed: number;
+  readonly value: number;
+  readonly samplerCpuMsPerTrial: number;
+}
+
+async function runSingleObjective(problem: SingleObjectiveProblem, sampler: Sampler, trials: number): Promise<{ best: number; cpuMsPerTrial: number }> {
+  const timed = new CpuTimedSampler(sampler);
+  const study = createStudy({ directions: ['minimize'], sampler: timed, pruner: new NopPruner() });
+  await study.optimize((trial) => problem.evaluate(problem.bounds.map(([low, high], i) => trial.suggestFloat(`x${i}`, low, high))), { trials });
+  return { best: study.bestTrial.values?.[0] as number, cpuMsPerTrial: timed.cpuMicroseconds / 1000 / trials };
+}
+
+async function runBiObjective(problem: BiObjectiveProblem, sampler: Sampler, trials: number): Promise<{ hypervolume: number; cpuMsPerTrial: number }> {
+  const timed = new CpuTimedSampler(sampler);
+  const study = createStudy({ directions: ['minimize', 'minimize'], sampler: timed, pruner: new NopPruner() });
+  await study.optimize((trial) => problem.evaluate(Array.from({ length: problem.variables }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
+  const points = study.getTrials({ states: ['complete'] }).map((t) => t.values as readonly number[]);
+  const front = paretoFrontIndices(points).map((i) => points[i] as readonly number[]);
+  return { hypervolume: hypervolume(front, hypervolumeReference), cpuMsPerTrial: timed.cpuMicroseconds / 1000 / trials };
+}
+
+function summarize(runs: readonly RunResult[], target: number, better: 'lower' | 'higher', cpuTarget?: number): Record<string, unknown> {
+  const medianValue = median(runs.map((r) => r.value));
+  const medianCpu = median(runs.map((r) => r.samplerCpuMsPerTrial));
+  return {
+    median: round(medianValue),
+    optunaMedian: target,
+    meetsTarget: better === 'lower' ? medianValue <= target : medianValue >= target,
+    samplerCpuMsPerTrial: { median: round(medianCpu, 3), max: round(Math.max(...runs.map((r) => r.samplerCpuMsPerTrial)), 3), ...(cpuTarget === undefined ? {} : { target: cpuTarget, meetsTarget: medianCpu <= cpuTarget }) },
+    runs: runs.map((r) => ({ seed: r.seed, value: round(r.value, 6), samplerCpuMsPerTrial: round(r.samplerCpuMsPerTrial, 3) })),
+  };
+}
+
+function log(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
+
+const singleObjective: Record<string, Record<string, unknown>> = {};
+const singleObjectiveSamplers = [
+  { key: 'gp' as const, label: 'GPSampler', trials: budgets.gp, make: (seed: number): Sampler => new GPSampler({ seed }) },
+  { key: 'tpe' as const, label: 'TPESampler', trials: budgets.tpe, make: (seed: number): Sampler => new TPESampler({ seed }) },
+];
+for (const entry of singleObjectiveSamplers) {
+  if (!parts.has(entry.key)) continue;
+  const perProblem: Record<string, unknown> = {};
+  for (const problem of singleObjectiveProblems) {
+    const runs: RunResult[] = [];
+    for (const seed of seeds) {
+      const result = await runSingleObjective(problem, entry.make(seed), entry.trials);
+      runs.push({ seed, value: result.best, samplerCpuMsPerTrial: result.cpuMsPerTrial });
+    }
+    const cpuTarget = entry.key === 'gp' || problem.name === 'ackley10' ? cpuTargetsMsPerTrial[entry.key] : undefined;
+    const summary = summarize(runs, optunaTargets[entry.key][problem.name as keyof (typeof optunaTargets)['gp']], 'lower', cpuTarget);
+    perProblem[problem.name] = { trials: entry.trials, globalMinimum: problem.globalMinimum, ...summary };
+    log(`${entry.label} ${problem.name} @${entry.trials}: median best ${String(summary.median)} (Optuna ${String(summary.optunaMedian)}), sampler CPU ${JSON.stringify(summary.samplerCpuMsPerTrial)}`);
+  }
+  singleObjective[entry.label] = perProblem;
+}
+
+const multiObjective: Record<string, Record<string, unknown>> = {};
+if (parts.has('mo')) {
+  const moSamplers = [
+    { key: 'motpe' as const, label: 'MOTPESampler', make: (seed: number): Sampler => new MOTPESampler({ seed }) },
+    { key: 'nsga2' as const, label: 'NSGAIISampler', make: (seed: number): Sampler => new NSGAIISampler({ seed }) },
+  ];
+  for (const entry of moSamplers) {
+    const perProblem: Record<string, unknown> = {};
+    for (const problem of [zdt1, zdt2]) {
+      const runs: RunResult[] = [];
+      for (const seed of moSeeds) {
+        const result = await runBiObjective(problem, entry.make(seed), budgets.mo);
+        runs.push({ seed, value: result.hypervolume, samplerCpuMsPerTrial: result.cpuMsPerTrial });
+      }
+      const summary = summarize(runs, optunaTargets[entry.key][problem.name as 'zdt1' | 'zdt2'], 'higher');
+      perProblem[problem.name] = { trials: budgets.mo, metric: 'hypervolume', reference: hypervolumeReference, ...summary };
+      log(`${entry.label} ${problem.name} @${budgets.mo}: median hypervolume ${String(summary.median)} (Optuna ${String(summary.optunaMedian)})`);
+    }
+    multiObjective[entry.label] = perProblem;
+  }
+}
+
+const packageVersion = (name: string): string => {
+  try {
+    return (JSON.parse(readFileSync(join(here, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+};
+
+const report = {
+  benchmark: 'search',
+  quick,
+  parts: [...parts],
+  date: new Date().toISOString(),
+  machine: { cpuModel: cpus()[0]?.model ?? 'unknown', cores: cpus().length, platform: `${process.platform} ${process.arch}` },
+  versions: { node: process.version, 'onnxruntime-node': packageVersion('onnxruntime-node'), optunaReference: { gp: '5.0 (GPSampler)', tpe: '3.1 (TPESampler)', multiObjective: '3.1 (MOTPESampler, NSGAIISampler)' } },
+  threads: { samplers: 1, note: 'samplers run single-threaded in the Node.js main thread; CPU time is process.cpuUsage() (user + system) spent inside sampler calls' },
+  seeds: { singleObjective: seeds, multiObjective: moSeeds },
+  budgets,
+  singleObjective,
+  multiObjective,
+};
+const outDir = join(here, 'results');
+mkdirSync(outDir, { recursive: true });
+const outFile = join(outDir, quick ? 'search-quick.json' : 'search.json');
+writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+log(`wrote ${outFile}`);
