@@ -24,3 +24,4 @@ export { gradientRules } from './autodiff/rules/index.js';
 export { buildTrainingStep, type TrainingStep } from './autodiff/buildTrainingStep.js';
 export { initialTrainingState, type TrainingStateTensor } from './autodiff/initialTrainingState.js';
 export { type LearningRateSchedule, learningRateAt } from './autodiff/learningRateAt.js';
+export { writeTrainedParameters } from './autodiff/writeTrainedParameters.js';

@@ -110,8 +110,14 @@ export interface StepTensor {
 
 /** A trainable parameter: fed in, updated value out. */
 export interface TrainedParameter {
-  /** The input holding the current value (the parameter's initializer name in the source model). */
+  /**
+   * The input holding the current value: the parameter's name in the source model (its
+   * initializer, or for a parameter an exporter merged with an identical one, the output of the
+   * Identity that reads the shared copy).
+   */
   readonly name: string;
+  /** The initializer of the source model holding the initial value (differs from `name` for merged parameters). */
+  readonly initializer: string;
   /** The output holding the value after this step's update. */
   readonly updated: string;
   /** The output holding the loss gradient, when `exposeGradients` was set. */
@@ -131,7 +137,7 @@ export interface OptimizerStateTensor {
 
 /** A non-trainable tensor that training changes (BatchNorm running mean/variance in `train` mode). */
 export interface TrainingBuffer {
-  /** The input holding the current value (the initializer name in the source model). */
+  /** The input holding the current value (the initializer of the same name in the source model holds the initial value). */
   readonly name: string;
   /** The output holding the value after this step. */
   readonly updated: string;
@@ -151,10 +157,12 @@ export interface TrainingBuffer {
  * step has labels), each parameter's `updated` value (and `gradient`), each state's and
  * buffer's `updated` value. Feed the updated values back as the next step's inputs.
  *
- * Parameters and buffers are graph inputs that keep their initial values as initializers of
- * the same name (ONNX overridable initializers), so `initialTrainingState` reads the starting
- * point from the step model itself. Frozen parameters and other constants stay plain
- * initializers. Output names never collide with input names.
+ * Parameters and buffers are plain graph inputs: their initial values stay in the source model
+ * (`initialTrainingState(source, signature)` reads them, with zeros for the optimizer state),
+ * and `writeTrainedParameters` puts trained values back into it. (They are not kept as
+ * overridable initializers: onnxruntime's JavaScript API cannot feed those.) Frozen parameters
+ * and other constants stay initializers of the step. Output names never collide with input
+ * names.
  */
 export interface TrainingStepSignature {
   /** Version of this description's layout. */

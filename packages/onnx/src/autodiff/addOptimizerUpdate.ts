@@ -6,6 +6,8 @@ import type { OptimizerSpec, OptimizerStateTensor, TrainedParameter } from './Tr
 /** A parameter with the tensor holding its loss gradient. */
 export interface ParameterGradient {
   readonly name: string;
+  /** The source-model initializer holding its initial value. */
+  readonly initializer: string;
   readonly gradient: string;
   readonly dims: readonly number[];
 }
@@ -87,7 +89,7 @@ export function addOptimizerUpdate(
         gradient = nesterov ? builder.op('Add', [gradient, builder.op('Mul', [buffer.updated, builder.scalar(momentum)])]) : buffer.updated;
       }
       builder.addNamed('Sub', [parameter.name, builder.op('Mul', [gradient, learningRate])], [updated]);
-      trained.push({ name: parameter.name, updated, dims: parameter.dims, state });
+      trained.push({ name: parameter.name, initializer: parameter.initializer, updated, dims: parameter.dims, state });
     }
     return trained;
   }
@@ -112,7 +114,7 @@ export function addOptimizerUpdate(
     const denominator = builder.op('Add', [builder.op('Div', [builder.op('Sqrt', [averageSquare.updated]), biasCorrection2Sqrt]), builder.scalar(epsilon)]);
     const change = builder.op('Mul', [builder.op('Div', [average.updated, denominator]), stepSize]);
     builder.addNamed('Sub', [start, change], [updated]);
-    trained.push({ name: parameter.name, updated, dims: parameter.dims, state: [average, averageSquare] });
+    trained.push({ name: parameter.name, initializer: parameter.initializer, updated, dims: parameter.dims, state: [average, averageSquare] });
   }
   return trained;
 }

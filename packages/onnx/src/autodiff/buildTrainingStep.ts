@@ -40,7 +40,8 @@ const FLOAT_TYPES: ReadonlySet<DataType> = new Set([DataType.FLOAT, DataType.DOU
  * plain inference session; feed it the current parameters and optimizer state with a batch, and
  * feed its updated values back for the next step (see `TrainingStepSignature` for the exact
  * inputs and outputs; `describeTrainingStep` reads it back from a saved step model, and
- * `initialTrainingState` gives the values of the first step).
+ * `initialTrainingState` gives the values of the first step, `writeTrainedParameters` puts the
+ * trained values back into the source model).
  *
  * The gradients follow the rules of `gradientRules` (plus `spec.rules`): reverse topological
  * order from the loss, summing the contributions of a tensor's consumers. Only nodes on a path
@@ -69,7 +70,7 @@ export function buildTrainingStep(source: OnnxModel | ModelProto, spec: Training
   if (model.proto.irVersion < 8n) model.proto.irVersion = 8n;
   const graph = model.graph.proto;
 
-  untieAliasedParameters(graph);
+  const aliasSources = untieAliasedParameters(graph);
   const { trainable, frozen } = chooseTrainable(graph, spec);
   const builder = new StepGraphBuilder(graph, Math.max(opset, MIN_OPSET), inferShapes(model.proto).shapes);
 
@@ -158,7 +159,7 @@ export function buildTrainingStep(source: OnnxModel | ModelProto, spec: Training
     const gradient = gradientOf(name);
     const tensor = graph.initializer.find((t) => t.name === name);
     if (gradient === undefined || tensor === undefined) unused.push(name);
-    else withGradients.push({ name, gradient, dims: tensorDims(tensor) });
+    else withGradients.push({ name, initializer: aliasSources.get(name) ?? name, gradient, dims: tensorDims(tensor) });
   }
   if (withGradients.length === 0) {
     throw new ConfigError(
@@ -197,6 +198,9 @@ export function buildTrainingStep(source: OnnxModel | ModelProto, spec: Training
     logits,
   };
   writeSignature(model, graph, signature);
+  // Parameters and buffers are fed: their initializers would be unreachable defaults (see TrainingStepSignature).
+  const fed = new Set([...parameters.map((p) => p.name), ...buffers.map((b) => b.name)]);
+  graph.initializer = graph.initializer.filter((t) => !fed.has(t.name));
   removeDeadNodes(model.proto);
   new OnnxGraph(graph).sortTopologically();
   const problems = model.problems();
@@ -238,9 +242,11 @@ function isFloatTensor(info: TensorTypeInfo | undefined): boolean {
 
 /**
  * Exporters store identical parameters once and read the copy through an Identity; PyTorch
- * still trains them separately. Each such Identity becomes an initializer of its own.
+ * still trains them separately. Each such Identity becomes an initializer of its own. Returns
+ * the source initializer of each new one.
  */
-function untieAliasedParameters(graph: GraphProto): void {
+function untieAliasedParameters(graph: GraphProto): Map<string, string> {
+  const sources = new Map<string, string>();
   const initializers = new Map(graph.initializer.map((t) => [t.name, t]));
   const inputs = new Set(graph.input.map((i) => i.name));
   const outputs = new Set(graph.output.map((o) => o.name));
@@ -254,9 +260,11 @@ function untieAliasedParameters(graph: GraphProto): void {
     copy.name = output;
     graph.initializer.push(copy);
     initializers.set(output, copy);
+    sources.set(output, sources.get(source.name) ?? source.name);
     untied.push(node);
   }
   if (untied.length > 0) graph.node = graph.node.filter((node) => !untied.includes(node));
+  return sources;
 }
 
 /** Parameters by the default rule (see `isParameterInput`), in the order nodes first read them. */

@@ -31,24 +31,23 @@ export function learningRateAt(step: number, schedule: LearningRateSchedule): nu
   if (!Number.isInteger(warmup) || warmup < 0) {
     throw new ConfigError(`The learning-rate schedule has warmupSteps ${warmup}; use an integer >= 0.`);
   }
+  if (schedule.kind === 'step' && (!Number.isInteger(schedule.stepSize) || schedule.stepSize < 1)) {
+    throw new ConfigError(`The step learning-rate schedule has stepSize ${schedule.stepSize}; use an integer >= 1.`);
+  }
+  if (schedule.kind === 'cosine' && (!Number.isInteger(schedule.totalSteps) || schedule.totalSteps <= warmup)) {
+    throw new ConfigError(
+      `The cosine learning-rate schedule has totalSteps ${schedule.totalSteps}; use an integer greater than warmupSteps (${warmup}).`,
+    );
+  }
   if (step <= warmup) return (schedule.lr * step) / warmup;
   const t = step - 1 - warmup;
   switch (schedule.kind) {
     case 'constant':
       return schedule.lr;
-    case 'step': {
-      if (!Number.isInteger(schedule.stepSize) || schedule.stepSize < 1) {
-        throw new ConfigError(`The step learning-rate schedule has stepSize ${schedule.stepSize}; use an integer >= 1.`);
-      }
+    case 'step':
       return schedule.lr * (schedule.gamma ?? 0.1) ** Math.floor(t / schedule.stepSize);
-    }
     case 'cosine': {
       const total = schedule.totalSteps - warmup;
-      if (!Number.isInteger(schedule.totalSteps) || total < 1) {
-        throw new ConfigError(
-          `The cosine learning-rate schedule has totalSteps ${schedule.totalSteps}; use an integer greater than warmupSteps (${warmup}).`,
-        );
-      }
       const minLr = schedule.minLr ?? 0;
       if (t >= total) return minLr;
       return minLr + ((schedule.lr - minLr) * (1 + Math.cos((Math.PI * t) / total))) / 2;

@@ -192,7 +192,7 @@ async function analyticGradients(
     [signature.step]: new ort.Tensor('int64', BigInt64Array.of(1n), []),
     [signature.learningRate]: new ort.Tensor('float32', Float32Array.of(0), []),
   };
-  for (const [name, value] of initialTrainingState(step)) feeds[name] = new ort.Tensor('float32', value.data, [...value.dims]);
+  for (const [name, value] of initialTrainingState(model, signature)) feeds[name] = new ort.Tensor('float32', value.data, [...value.dims]);
   for (const teacher of signature.teacherFeatures) {
     const target = targets.find((t) => t.name === teacher.student);
     if (target === undefined) throw new Error(`no target for ${teacher.student}`);
