@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ConfigError, FileAccessError, StudyStorageError, type ParameterDistribution } from '@open-autoglm/core';
+import { runStudyStorageConformance } from '@open-autoglm/core/testing';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -53,6 +54,15 @@ afterEach(() => {
 });
 
 describe('SqliteStorage', () => {
+  runStudyStorageConformance({
+    createStorage: () => SqliteStorage.open(join(dir, 'conformance.db')),
+    reopen: (storage) => {
+      const path = (storage as SqliteStorage).file;
+      storage.close?.();
+      return SqliteStorage.open(path, { create: false });
+    },
+  });
+
   it('should create the file with WAL journaling and keep studies apart by name', () => {
     const storage = open();
     expect(rows('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
