@@ -2,6 +2,7 @@ import type { GradientRuleTable } from '../GradientRule.js';
 import { elementwiseGradients } from './elementwiseGradients.js';
 import { linearAlgebraGradients } from './linearAlgebraGradients.js';
 import { convolutionGradients } from './convolutionGradients.js';
+import { poolingGradients } from './poolingGradients.js';
 
 /**
  * Every built-in gradient rule by op type (default ONNX domain): the table `buildTrainingStep`
@@ -12,4 +13,5 @@ export const gradientRules: GradientRuleTable = {
   ...elementwiseGradients,
   ...linearAlgebraGradients,
   ...convolutionGradients,
+  ...poolingGradients,
 };
