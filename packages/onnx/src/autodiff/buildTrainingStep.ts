@@ -314,7 +314,8 @@ function chooseTrainable(graph: GraphProto, spec: TrainingStepSpec): { trainable
 }
 
 function checkRulesExist(nodes: readonly NodeProto[], rules: GradientRuleTable): void {
-  const missing = nodes.filter((node) => ruleFor(rules, node) === undefined);
+  // `nodes` runs from the loss backwards; list them in graph order.
+  const missing = nodes.filter((node) => ruleFor(rules, node) === undefined).reverse();
   if (missing.length === 0) return;
   const described = missing.slice(0, 10).map((node) => describeNode(node));
   const more = missing.length > 10 ? ` (and ${missing.length - 10} more)` : '';
