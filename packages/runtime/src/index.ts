@@ -17,5 +17,6 @@ export * from './streamActivations.js';
 export * from './training/SeededRandom.js';
 export * from './training/reinitializeParameters.js';
 export * from './training/TrainingCheckpoint.js';
-export * from './training/exportTrainedModel.js';
 export * from './training/Trainer.js';
+export * from './training/runTrainingJob.js';
+export { trainInWorker, type TrainingRun, type TrainInWorkerOptions } from './training/trainInWorker.js';

@@ -2,11 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, DatasetError, ModelFormatError } from '@open-autoglm/core';
 import {
   describeTrainingStep,
+  initialTrainingState,
   type OnnxModel,
   type TensorArray,
-  tensorDims,
-  tensorToArray,
   type TrainingStepSignature,
+  writeTrainedParameters,
 } from '@open-autoglm/onnx';
 import { Tensor } from 'onnxruntime-node';
 import { DEFAULT_FEATURE, type Dataset } from '../dataset.js';
@@ -14,7 +14,6 @@ import { evaluateAccuracy } from '../evaluateAccuracy.js';
 import type { NpyArray } from '../npy.js';
 import { createSession, type RuntimeSession, type TensorMap } from '../session.js';
 import type { RuntimeTarget } from '../target.js';
-import { exportTrainedModel } from './exportTrainedModel.js';
 import { SeededRandom, type SeededRandomState } from './SeededRandom.js';
 import type {
   CheckpointTensor,
@@ -86,6 +85,8 @@ export interface TrainHooks {
   readonly onEvent?: (event: TrainingEvent) => void;
   /** Asked after every update; true stops training at that step boundary (then `checkpoint()` resumes from there). */
   readonly shouldStop?: () => boolean;
+  /** Awaited after every epoch (after its evaluation), e.g. to write a checkpoint. */
+  readonly afterEpoch?: (summary: EpochSummary) => Promise<void> | void;
 }
 
 export interface TrainingResult {
@@ -171,7 +172,9 @@ export class Trainer {
       this.history = [];
       this.lastLoss = null;
       this.epochTotals = NO_TOTALS;
-      for (const [name, tensor] of initialValues(options.step, options.model, this.signature)) this.values.set(name, tensor);
+      for (const [name, value] of initialTrainingState(options.model, this.signature)) {
+        this.values.set(name, new Tensor('float32', value.data, value.dims));
+      }
     } else {
       this.checkResumable(resume);
       this.random = SeededRandom.fromState(resume.epochRandomState);
@@ -186,7 +189,7 @@ export class Trainer {
 
   /** Opens a session for the step and checks the data against it (ConfigError/DatasetError on mismatch). */
   static async create(options: TrainerOptions): Promise<Trainer> {
-    const session = await createSession(withoutStateInitializers(options.step), options.target ?? { device: 'cpu', threads: 1 }, {
+    const session = await createSession(options.step.toBytes(), options.target ?? { device: 'cpu', threads: 1 }, {
       file: options.step.source ?? 'training step',
     });
     try {
@@ -303,6 +306,7 @@ export class Trainer {
       };
       this.history.push(summary);
       hooks.onEvent?.({ kind: 'epoch', summary, epochs });
+      await hooks.afterEpoch?.(summary);
       if (hooks.shouldStop?.() === true) break;
     }
     return {
@@ -352,13 +356,14 @@ export class Trainer {
     };
   }
 
-  /** A copy of the inference model with the trained parameters and updated buffers as its initializers. */
+  /** A copy of the inference model with the trained parameters and updated buffers as its initializers (see `writeTrainedParameters`). */
   exportModel(): OnnxModel {
     this.requireOpen();
-    const trained = new Map<string, { data: TensorArray; dims: readonly number[] }>();
-    for (const p of this.signature.parameters) trained.set(p.name, this.valueOf(p.name));
-    for (const b of this.signature.buffers) trained.set(b.name, this.valueOf(b.name));
-    return exportTrainedModel(this.options.model, trained);
+    const values = new Map<string, Float32Array>();
+    for (const name of [...this.signature.parameters.map((p) => p.name), ...this.signature.buffers.map((b) => b.name)]) {
+      values.set(name, (this.values.get(name) as Tensor).data as Float32Array);
+    }
+    return writeTrainedParameters(this.options.model, this.signature, values);
   }
 
   /** Frees the step's session; the trainer cannot be used afterwards. */
@@ -366,11 +371,6 @@ export class Trainer {
     if (this.released) return;
     this.released = true;
     await this.session.release();
-  }
-
-  private valueOf(name: string): { data: TensorArray; dims: readonly number[] } {
-    const tensor = this.values.get(name) as Tensor;
-    return { data: tensor.data as TensorArray, dims: tensor.dims };
   }
 
   private keepUpdatedValues(outputs: TensorMap): void {
@@ -419,22 +419,6 @@ export class Trainer {
   }
 }
 
-/**
- * The step's bytes with the initializers that hold the starting values of parameters, optimizer
- * state and buffers removed, so those inputs become required. onnxruntime-node ignores feeds for
- * inputs that also have an initializer (they are not in its `inputNames`): the session would
- * silently keep using the starting values.
- */
-function withoutStateInitializers(step: OnnxModel): Uint8Array {
-  const signature = describeTrainingStep(step);
-  const fed = new Set(expectedStateNames(signature));
-  const copy = step.clone();
-  const graph = copy.proto.graph;
-  // Only the initializers go: the graph inputs of the same names stay (graph.removeInitializer would drop both).
-  if (graph !== undefined) graph.initializer = graph.initializer.filter((tensor) => !fed.has(tensor.name));
-  return copy.toBytes();
-}
-
 function checkWholeNumber(what: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
     throw new ConfigError(`The ${what} must be a whole number >= ${min}, got ${String(value)}.`);
@@ -454,43 +438,6 @@ function dimsOfInput(signature: TrainingStepSignature, name: string): readonly n
     for (const s of p.state) if (s.name === name) return s.dims;
   }
   return signature.buffers.find((b) => b.name === name)?.dims ?? [];
-}
-
-/**
- * Starting values: parameters and buffers from the step model's initializers (where
- * `buildTrainingStep` keeps them), else from the inference model; optimizer state zeros.
- */
-function initialValues(step: OnnxModel, model: OnnxModel, signature: TrainingStepSignature): Map<string, Tensor> {
-  const values = new Map<string, Tensor>();
-  const fromInitializer = (name: string, dims: readonly number[]): void => {
-    const tensor = step.graph.getInitializer(name) ?? model.graph.getInitializer(name);
-    if (tensor === undefined) {
-      throw new ModelFormatError(
-        `The training step needs a starting value for "${name}", but neither the step nor the model has an initializer of that name. ` +
-          'Build the step from this model with buildTrainingStep.',
-        { file: model.source },
-      );
-    }
-    const data = tensorToArray(tensor);
-    const actual = tensorDims(tensor);
-    if (!isDeepStrictEqual(actual, [...dims])) {
-      throw new ModelFormatError(
-        `Initializer "${name}" has shape [${actual.join(', ')}] but the training step expects [${dims.join(', ')}]. ` +
-          'Build the step from this model with buildTrainingStep.',
-        { file: model.source },
-      );
-    }
-    // Copy: tensorToArray may return a view into the model's bytes, which ORT must not alias across steps.
-    values.set(name, new Tensor(data instanceof Float32Array ? 'float32' : 'float64', data.slice() as Float32Array, dims));
-  };
-  for (const p of signature.parameters) {
-    fromInitializer(p.name, p.dims);
-    for (const s of p.state) {
-      values.set(s.name, new Tensor('float32', new Float32Array(s.dims.reduce((a, b) => a * b, 1)), s.dims));
-    }
-  }
-  for (const b of signature.buffers) fromInitializer(b.name, b.dims);
-  return values;
 }
 
 /** Which dataset array feeds each batch input of the step; checks element types and sample shapes. */

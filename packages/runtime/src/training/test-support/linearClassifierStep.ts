@@ -108,8 +108,8 @@ export function linearClassifierStep(features: number, classes: number, options:
     optimizer: { kind: 'sgd', momentum, dampening: 0, nesterov: false, weightDecay: 0 },
     lossTerms: [{ kind: 'crossEntropy' }],
     parameters: [
-      { name: 'W', updated: 'W.updated', dims: [classes, features], state: [{ slot: 'momentum', name: 'W.momentum', updated: 'W.momentum.updated', dims: [classes, features] }] },
-      { name: 'b', updated: 'b.updated', dims: [classes], state: [{ slot: 'momentum', name: 'b.momentum', updated: 'b.momentum.updated', dims: [classes] }] },
+      { name: 'W', initializer: 'W', updated: 'W.updated', dims: [classes, features], state: [{ slot: 'momentum', name: 'W.momentum', updated: 'W.momentum.updated', dims: [classes, features] }] },
+      { name: 'b', initializer: 'b', updated: 'b.updated', dims: [classes], state: [{ slot: 'momentum', name: 'b.momentum', updated: 'b.momentum.updated', dims: [classes] }] },
     ],
     buffers: [{ name: 'center', updated: 'center.updated', dims: [features] }],
     frozen: [],
@@ -151,7 +151,7 @@ export function linearClassifierStep(features: number, classes: number, options:
           f('b.momentum.updated', [classes]),
           f('center.updated', [features]),
         ],
-        initializer: [...initializers(), ...constants],
+        initializer: constants,
       },
     }),
   );
