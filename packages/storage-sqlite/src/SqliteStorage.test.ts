@@ -246,6 +246,10 @@ describe('SqliteStorage', () => {
     const study = one.createStudy('shared', ['minimize']);
     const ids = [one.createTrial(study), two.createTrial(study), one.createTrial(study), two.createTrial(study)];
     expect(ids.map((id) => two.getTrial(id).number)).toEqual([0, 1, 2, 3]);
+    // A parameter the other process recorded first still fixes the kind for this one.
+    two.setTrialParam(ids[1] as number, 'lr', 0.5, unit);
+    one.setTrialParam(ids[0] as number, 'activation', 'relu', activation);
+    expect(catchError(() => two.setTrialParam(ids[3] as number, 'activation', 0.5, unit))).toBeInstanceOf(ConfigError);
   });
 
   it('should not serve a finished trial it read before when another process replaced it', () => {

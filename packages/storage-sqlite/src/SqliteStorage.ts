@@ -188,7 +188,7 @@ export class SqliteStorage implements StudyStorage {
    * row still matches its key (a trial id reused after another process deleted a study does not).
    */
   private readonly finishedTrials = new Map<number, { readonly key: string; readonly trial: FrozenTrial }>();
-  /** The first distribution seen for each parameter name, per study (Optuna's compatibility check). */
+  /** The first distribution recorded for each parameter name, per study (Optuna's compatibility check). */
   private readonly knownDistributions = new Map<number, Map<string, ParameterDistribution>>();
 
   private constructor(file: string, db: Database.Database, alembicRevision: string) {
@@ -534,8 +534,7 @@ export class SqliteStorage implements StudyStorage {
   }
 
   private writeParam(studyId: number, trialId: number, name: string, value: ParameterValue, distribution: ParameterDistribution): void {
-    const known = this.distributionsOf(studyId);
-    const previous = known.get(name);
+    const previous = this.firstDistribution(studyId, name);
     if (previous !== undefined && !sameDistributionKind(previous, distribution)) {
       throw new ConfigError(
         `Parameter "${name}" was ${describeDistribution(previous)} in earlier trials of this study (${this.file}) and is now ${describeDistribution(distribution)}. Keep one distribution kind (and one list of choices) per parameter name.`,
@@ -554,7 +553,6 @@ export class SqliteStorage implements StudyStorage {
          ON CONFLICT (trial_id, param_name) DO UPDATE SET param_value = excluded.param_value, distribution_json = excluded.distribution_json`,
       )
       .run(trialId, name, internal, distributionToOptunaJson(distribution));
-    if (previous === undefined) known.set(name, distribution);
   }
 
   private writeValues(studyId: number, trialId: number, values: readonly number[]): void {
@@ -597,21 +595,28 @@ export class SqliteStorage implements StudyStorage {
       .run(ownerId, key, formatPythonJson(value));
   }
 
-  private distributionsOf(studyId: number): Map<string, ParameterDistribution> {
+  /**
+   * The first distribution recorded for `name` in the study, which Optuna compares new ones with.
+   * Only found entries are kept: another process may record a name this one has not seen yet.
+   */
+  private firstDistribution(studyId: number, name: string): ParameterDistribution | undefined {
     let known = this.knownDistributions.get(studyId);
     if (known === undefined) {
       known = new Map();
-      // The first distribution recorded for each name, as Optuna compares against.
-      const rows = this.db
-        .prepare(
-          `SELECT p.param_name AS param_name, p.distribution_json AS distribution_json FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id
-           WHERE t.study_id = ? ORDER BY p.param_id`,
-        )
-        .all(studyId) as { param_name: string; distribution_json: string }[];
-      for (const row of rows) if (!known.has(row.param_name)) known.set(row.param_name, this.parseDistribution(row.distribution_json, row.param_name));
       this.knownDistributions.set(studyId, known);
     }
-    return known;
+    const cached = known.get(name);
+    if (cached !== undefined) return cached;
+    const row = this.db
+      .prepare(
+        `SELECT p.distribution_json AS distribution_json FROM trial_params p JOIN trials t ON t.trial_id = p.trial_id
+         WHERE t.study_id = ? AND p.param_name = ? ORDER BY p.param_id LIMIT 1`,
+      )
+      .get(studyId, name) as { distribution_json: string } | undefined;
+    if (row === undefined) return undefined;
+    const distribution = this.parseDistribution(row.distribution_json, name);
+    known.set(name, distribution);
+    return distribution;
   }
 
   private storedStudy(studyId: number, studyName: string): StoredStudy {
