@@ -40,12 +40,13 @@ export interface GraphBuilderContext {
   /** A fresh tensor name derived from `hint`, unique in the training graph. */
   freshName(hint: string): string;
   /**
-   * Adds a node of the default domain and returns its output names (fresh unless `outputs` are
-   * given; pass '' in `outputs` to leave an optional output out). `outputCount` defaults to 1.
-   * Plain attribute values follow `makeAttribute` (an integral number becomes INT): pass
-   * `makeAttribute(name, 1, true)` to force FLOAT.
+   * Adds a node of the default domain and returns its output names. `outputs` is either how
+   * many fresh outputs to make (default 1) or their names: existing names to produce a given
+   * tensor (e.g. the outputs of a node a forward rewrite removed), '' to leave an optional
+   * output out. Plain attribute values follow `makeAttribute` (an integral number becomes INT):
+   * pass `makeAttribute(name, 1, true)` to force FLOAT.
    */
-  add(opType: string, inputs: readonly string[], attributes?: NodeAttributes, outputCount?: number): string[];
+  add(opType: string, inputs: readonly string[], attributes?: NodeAttributes, outputs?: number | readonly string[]): string[];
   /** `add` for a node with exactly one output; returns that output's name. */
   op(opType: string, inputs: readonly string[], attributes?: NodeAttributes): string;
   /** A constant tensor (an initializer); float32 unless `dataType` says otherwise or `values` is typed. */

@@ -44,10 +44,11 @@ export class StepGraphBuilder {
   }
 
   /** Adds a default-domain node with fresh output names; returns them. */
-  add(opType: string, inputs: readonly string[], attributes: NodeAttributes = {}, outputCount = 1): string[] {
-    const outputs = Array.from({ length: outputCount }, () => this.fresh(`${this.scope}/${opType}`));
-    this.addNamed(opType, inputs, outputs, attributes);
-    return outputs;
+  add(opType: string, inputs: readonly string[], attributes: NodeAttributes = {}, outputs: number | readonly string[] = 1): string[] {
+    const names = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(`${this.scope}/${opType}`)) : [...outputs];
+    for (const name of names) this.taken.add(name);
+    this.addNamed(opType, inputs, names, attributes);
+    return names;
   }
 
   /** Adds a default-domain node with the given output names (reserved by the caller). */

@@ -8,6 +8,8 @@ import { buildModel, randomArray } from '../test-support/testModels.js';
 import { buildTrainingStep } from './buildTrainingStep.js';
 import { initialTrainingState } from './initialTrainingState.js';
 import { scalarOf, StepRunner } from './test-support/StepRunner.js';
+import type { GradientRuleTable } from './GradientRule.js';
+import { checkModelGradients } from './test-support/checkModelGradients.js';
 import { describeTrainingStep, type LossTerm, type OptimizerSpec } from './TrainingStepSpec.js';
 import { writeTrainedParameters } from './writeTrainedParameters.js';
 
@@ -356,6 +358,55 @@ describe('buildTrainingStep', () => {
       expect(chosen.signature.parameters.map((p) => p.name)).toEqual(['w2']);
       expect(() => buildTrainingStep(mlp(), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' }, trainable: ['x'] })).toThrow(/Cannot train x/);
       expect(() => buildTrainingStep(mlp(), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' }, frozen: ['nope'] })).toThrow(/Cannot freeze nope/);
+    });
+
+    it('should apply forward rewrites: decomposed ops, training buffers and the mode', async () => {
+      const rules: GradientRuleTable = {
+        // In train mode, Softplus becomes Log(Exp(x) + 1), whose ops have rules, and counts its calls in a buffer.
+        Softplus: {
+          rewriteForward: (c) => {
+            if (c.mode !== 'train') return;
+            c.removeNode();
+            c.add('Log', [c.op('Add', [c.op('Exp', [c.input(0)]), c.scalar(1)])], {}, [c.output(0)]);
+            c.updateBuffer('calls', c.op('Add', ['calls', c.scalar(1)]));
+          },
+          backward: () => {
+            throw new UnsupportedOperationError('Softplus has no gradient of its own');
+          },
+        },
+      };
+      const model = buildModel({
+        inputs: [{ name: 'x', dataType: DataType.FLOAT, dims: ['batch', 3] }],
+        outputs: ['logits'],
+        nodes: [
+          { op: 'Gemm', inputs: ['x', 'w1', 'b1'], outputs: ['h'], attributes: { transB: 1 } },
+          { op: 'Softplus', inputs: ['h'], outputs: ['a'] },
+          { op: 'Gemm', inputs: ['a', 'w2'], outputs: ['logits'], attributes: { transB: 1 } },
+        ],
+        initializers: [
+          arrayToTensor('w1', randomArray(12, 1), [4, 3]),
+          arrayToTensor('b1', randomArray(4, 2), [4]),
+          arrayToTensor('w2', randomArray(8, 3), [2, 4]),
+          arrayToTensor('calls', Float32Array.of(0), [1]),
+        ],
+      });
+      const spec = { loss: [{ kind: 'crossEntropy' }] as LossTerm[], optimizer: { kind: 'sgd' } as const, rules, exposeGradients: true };
+      expect(() => buildTrainingStep(model, { ...spec, mode: 'eval' })).toThrow(/Softplus has no gradient/);
+      const { model: step, signature } = buildTrainingStep(model, { ...spec, mode: 'train' });
+      expect(signature.mode).toBe('train');
+      expect(signature.buffers).toEqual([{ name: 'calls', updated: 'updated.calls', dims: [1] }]);
+      expect(step.graph.nodes.some((n) => n.opType === 'Softplus')).toBe(false);
+      const batch = { x: new ort.Tensor('float32', randomArray(6, 4), [2, 3]), labels: new ort.Tensor('int64', BigInt64Array.of(1n, 0n), [2]) };
+      const checks = await checkModelGradients(step, signature, model, batch);
+      for (const check of checks) expect(check.relativeError, check.parameter).toBeLessThan(1e-3);
+      const runner = await StepRunner.create(step, signature, model);
+      try {
+        await runner.step(batch, 0.1);
+        await runner.step(batch, 0.1);
+        expect(Array.from(runner.state.get('calls')?.data as Float32Array)).toEqual([2]);
+      } finally {
+        await runner.release();
+      }
     });
 
     it('should raise opset 13 models to 17 and refuse older ones', () => {

@@ -87,7 +87,7 @@ export function buildTrainingStep(source: OnnxModel | ModelProto, spec: Training
     rewritten = true;
   }
   if (rewritten) builder.shapes = inferShapes(model.proto).shapes;
-  const buffers = checkBuffers(graph, bufferUpdates, trainable);
+  const buffers = checkBuffers(graph, bufferUpdates, trainable, builder);
 
   const logits = spec.logits ?? graph.output[0]?.name;
   if (logits === undefined || builder.dims(logits) === undefined && !graph.node.some((n) => n.output.includes(logits))) {
@@ -326,7 +326,8 @@ function checkRulesExist(nodes: readonly NodeProto[], rules: GradientRuleTable):
   );
 }
 
-function checkBuffers(graph: GraphProto, updates: ReadonlyMap<string, string>, trainable: readonly string[]): TrainingBuffer[] {
+/** The buffers declared by forward rewrites, each updated value given its signature name `updated.<buffer>`. */
+function checkBuffers(graph: GraphProto, updates: ReadonlyMap<string, string>, trainable: readonly string[], builder: StepGraphBuilder): TrainingBuffer[] {
   const buffers: TrainingBuffer[] = [];
   for (const [name, updated] of updates) {
     const tensor = graph.initializer.find((t) => t.name === name);
@@ -336,7 +337,9 @@ function checkBuffers(graph: GraphProto, updates: ReadonlyMap<string, string>, t
           'Only non-trainable initializers (e.g. BatchNorm running statistics) can be buffers; this is a bug in the rule.',
       );
     }
-    buffers.push({ name, updated, dims: tensorDims(tensor) });
+    const output = builder.fresh(`updated.${name}`);
+    builder.addNamed('Identity', [updated], [output]);
+    buffers.push({ name, updated: output, dims: tensorDims(tensor) });
   }
   return buffers;
 }

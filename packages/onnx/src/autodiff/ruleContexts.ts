@@ -16,8 +16,8 @@ export function builderContext(builder: StepGraphBuilder, node: NodeProto, mode:
     dims: (name: string): Dim[] | undefined => builder.dims(name),
     dataType: (name: string): DataType => builder.dataType(name),
     freshName: (hint: string) => builder.fresh(hint),
-    add: (opType: string, inputs: readonly string[], attributes?: NodeAttributes, outputCount?: number) =>
-      builder.add(opType, inputs, attributes, outputCount),
+    add: (opType: string, inputs: readonly string[], attributes?: NodeAttributes, outputs?: number | readonly string[]) =>
+      builder.add(opType, inputs, attributes, outputs),
     op: (opType: string, inputs: readonly string[], attributes?: NodeAttributes) => builder.op(opType, inputs, attributes),
     constant: (values: readonly number[] | TensorArray, dims: readonly number[], dataType?: DataType) =>
       builder.constant(values, dims, dataType),
