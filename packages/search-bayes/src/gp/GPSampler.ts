@@ -22,6 +22,8 @@ export interface GPSamplerOptions {
   readonly preliminarySamples?: number;
   /** Local searches of the acquisition per trial; default 10 (Optuna's). */
   readonly localSearches?: number;
+  /** Convergence tolerance of the local searches; default 1e-4 (Optuna's). */
+  readonly acquisitionTolerance?: number;
 }
 
 /**
@@ -39,6 +41,7 @@ export class GPSampler implements Sampler {
   private readonly independentSampler: Sampler;
   private readonly preliminarySamples: number;
   private readonly localSearches: number;
+  private readonly acquisitionTolerance: number;
   // Previous fits, to warm-start the next ones; dropped when the joint space changes.
   private cachedSpaceKey = '';
   private cachedObjectiveParams: KernelParams | undefined;
@@ -51,6 +54,7 @@ export class GPSampler implements Sampler {
     this.independentSampler = options.independentSampler ?? new RandomSampler(options.seed === undefined ? {} : { seed: options.seed });
     this.preliminarySamples = options.preliminarySamples ?? 2048;
     this.localSearches = options.localSearches ?? 10;
+    this.acquisitionTolerance = options.acquisitionTolerance ?? 1e-4;
   }
 
   inferRelativeSearchSpace(study: Study): RelativeSearchSpace {
@@ -116,6 +120,7 @@ export class GPSampler implements Sampler {
       warmStarts: bestIndex >= 0 ? [x.slice(bestIndex * dim, (bestIndex + 1) * dim)] : [],
       preliminarySamples: this.preliminarySamples,
       localSearches: this.localSearches,
+      tolerance: this.acquisitionTolerance,
     });
     return space.unnormalize(optimum.x);
   }
