@@ -3,6 +3,8 @@ import { elementwiseGradients } from './elementwiseGradients.js';
 import { linearAlgebraGradients } from './linearAlgebraGradients.js';
 import { convolutionGradients } from './convolutionGradients.js';
 import { poolingGradients } from './poolingGradients.js';
+import { normalizationGradients } from './normalizationGradients.js';
+import { softmaxGradients } from './softmaxGradients.js';
 
 /**
  * Every built-in gradient rule by op type (default ONNX domain): the table `buildTrainingStep`
@@ -14,4 +16,6 @@ export const gradientRules: GradientRuleTable = {
   ...linearAlgebraGradients,
   ...convolutionGradients,
   ...poolingGradients,
+  ...normalizationGradients,
+  ...softmaxGradients,
 };
