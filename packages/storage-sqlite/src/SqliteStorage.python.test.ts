@@ -123,9 +123,9 @@ describe('SqliteStorage with Python Optuna', () => {
     const storage = SqliteStorage.open(file);
     writeStudies(storage);
     const written = canonicalStudies(storage);
-    storage.close();
-
+    // Python reads the file while it is still open here (rows still in the WAL, not checkpointed).
     expect(pythonDump(dir, file)).toEqual(written);
+    storage.close();
 
     // Optuna computes the Pareto front from our rows, runs our waiting trial and one of its own
     // (with a categorical that has None among its choices) in the same file.
