@@ -5,6 +5,7 @@ import { evalCommand } from './commands/evalCommand.js';
 import { inspectCommand } from './commands/inspectCommand.js';
 import { pluginsCommand } from './commands/pluginsCommand.js';
 import { schemaCommand } from './commands/schemaCommand.js';
+import { trainCommand } from './commands/trainCommand.js';
 import { validateCommand } from './commands/validateCommand.js';
 import { cliVersion } from './version.js';
 
@@ -17,7 +18,7 @@ export function createProgram(io: CliIo): Command {
     .showHelpAfterError('(run autoglm --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  for (const make of [inspectCommand, evalCommand, benchCommand, validateCommand, pluginsCommand, schemaCommand]) {
+  for (const make of [inspectCommand, evalCommand, benchCommand, validateCommand, pluginsCommand, schemaCommand, trainCommand]) {
     // Subcommands inherit the output routing and throw instead of exiting, like the root.
     const command = make(io).exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.option('--verbose', 'on error, print the stack and the chain of causes');
