@@ -52,17 +52,23 @@ export function logGaussMass(a: number, b: number): number {
   return Math.log1p(-ndtr(a) - ndtr(-b));
 }
 
-/** The x with log Phi(x) = logP, by bisection on [-100, 100] (monotone, robust in the tails). */
+/**
+ * The x with log Phi(x) = logP, by Newton's method on log Phi. log Phi is concave and increasing,
+ * so from a start left of the root every step stays left of it and the iterates rise to it
+ * monotonically; the start -sqrt(-2 logP) (or 0 when p >= 1/2) is left of the root.
+ */
 function inverseLogNdtr(logP: number): number {
-  let low = -100;
-  let high = 100;
+  if (logP === -Infinity) return -Infinity;
+  if (logP >= 0) return Infinity;
+  let x = logP < -Math.LN2 ? -Math.sqrt(-2 * logP) : 0;
   for (let i = 0; i < 100; i++) {
-    const middle = 0.5 * (low + high);
-    if (middle === low || middle === high) break;
-    if (logNdtr(middle) < logP) low = middle;
-    else high = middle;
+    const logPhi = logNdtr(x);
+    // d/dx log Phi(x) = phi(x) / Phi(x)
+    const step = (logPhi - logP) / Math.exp(-0.5 * x * x - halfLogTwoPi - logPhi);
+    x -= step;
+    if (!(Math.abs(step) > 1e-14 * (1 + Math.abs(x)))) break;
   }
-  return 0.5 * (low + high);
+  return x;
 }
 
 /**

@@ -35,6 +35,8 @@ export interface TPESamplerOptions {
   readonly priorWeight?: number;
   readonly considerMagicClip?: boolean;
   readonly considerEndpoints?: boolean;
+  /** Score candidates with the kernels' true densities rather than Optuna's scale-free scores [false]; see ParzenEstimatorParameters. */
+  readonly exactDensity?: boolean;
   /** Model the parameters jointly (multivariate TPE) rather than one by one [false]. */
   readonly multivariate?: boolean;
   /**
@@ -88,6 +90,7 @@ export class TPESampler implements Sampler {
       considerEndpoints: options.considerEndpoints ?? false,
       weights: options.weights ?? defaultWeights,
       multivariate: this.multivariate,
+      exactDensity: options.exactDensity ?? false,
     };
   }
 

@@ -224,8 +224,7 @@ export class SearchStudy implements Study {
 
   private resolveTrialId(trial: Trial | number): number {
     if (typeof trial !== 'number') {
-      const stored = this.storage.getTrial(trial.trialId);
-      if (this.storage.getTrialIdFromNumber(this.studyId, stored.number) !== trial.trialId) {
+      if (this.storage.getTrialIdFromNumber(this.studyId, trial.number) !== trial.trialId) {
         throw new ConfigError(`Trial #${trial.number} belongs to another study than "${this.studyName}": tell it to the study that asked it.`);
       }
       return trial.trialId;

@@ -1,0 +1,89 @@
+import type { FrozenTrial, Sampler, Study } from '@open-autoglm/core';
+import { describe, expect, it } from 'vitest';
+import { hypervolume } from '../multiObjective/hypervolume.js';
+import { dominates } from '../multiObjective/paretoFront.js';
+import { NopPruner } from '../pruners/NopPruner.js';
+import { createStudy } from '../study/createStudy.js';
+import { zdt1 } from '../test-support/benchmarkProblems.js';
+import { MOTPESampler } from './MOTPESampler.js';
+import { NSGAIISampler, constrainedDominates, crowdingDistances, generationSystemAttrKey } from './NSGAIISampler.js';
+import { RandomSampler } from './RandomSampler.js';
+
+async function optimizeZdt1(sampler: Sampler, trials: number): Promise<Study> {
+  const study = createStudy({ directions: ['minimize', 'minimize'], sampler, pruner: new NopPruner() });
+  await study.optimize((trial) => zdt1(Array.from({ length: 10 }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
+  return study;
+}
+
+const frontHypervolume = (study: Study): number => hypervolume(study.bestTrials.map((trial) => trial.values as number[]), [1.1, 11]);
+
+function expectMutuallyNonDominated(trials: readonly FrozenTrial[]): void {
+  for (const a of trials) for (const b of trials) expect(dominates(a.values as number[], b.values as number[])).toBe(false);
+}
+
+const trialWith = (number: number, values: number[], constraints?: number[]): FrozenTrial => ({
+  number,
+  trialId: number,
+  state: 'complete',
+  values,
+  params: {},
+  distributions: {},
+  intermediateValues: new Map(),
+  userAttrs: {},
+  systemAttrs: {},
+  constraints,
+  datetimeStart: undefined,
+  datetimeComplete: undefined,
+});
+
+describe('NSGAIISampler', () => {
+  it('should produce non-dominated fronts on ZDT1 with more hypervolume than random search (median of 3 seeds), deterministically', async () => {
+    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[1] as number;
+    const nsgaRuns = await Promise.all([1, 2, 3].map((seed) => optimizeZdt1(new NSGAIISampler({ seed }), 200)));
+    const randomRuns = await Promise.all([1, 2, 3].map((seed) => optimizeZdt1(new RandomSampler({ seed }), 200)));
+    const nsga = nsgaRuns[0] as Study;
+    const again = await optimizeZdt1(new NSGAIISampler({ seed: 1 }), 200);
+    expect(again.trials.map((trial) => trial.params)).toEqual(nsga.trials.map((trial) => trial.params));
+    for (const run of nsgaRuns) expectMutuallyNonDominated(run.bestTrials);
+    expect(median(nsgaRuns.map(frontHypervolume))).toBeGreaterThan(median(randomRuns.map(frontHypervolume)));
+    // Generations of 50: trials 0-49 are generation 0, the next ones generation 1 and so on.
+    expect(nsga.trials[0]?.systemAttrs[generationSystemAttrKey]).toBe(0);
+    expect(nsga.trials[49]?.systemAttrs[generationSystemAttrKey]).toBe(0);
+    expect(nsga.trials[50]?.systemAttrs[generationSystemAttrKey]).toBe(1);
+    expect(nsga.trials[199]?.systemAttrs[generationSystemAttrKey]).toBe(3);
+  });
+
+  it('should run simulated binary crossover inside the bounds', async () => {
+    const study = await optimizeZdt1(new NSGAIISampler({ seed: 2, crossover: 'sbx', populationSize: 10 }), 60);
+    for (const trial of study.trials) for (const value of Object.values(trial.params)) expect((value as number) >= 0 && (value as number) <= 1).toBe(true);
+    expectMutuallyNonDominated(study.bestTrials);
+  });
+
+  it('should rank by constraint-domination: feasible first, then less violation', () => {
+    const directions = ['minimize', 'minimize'] as const;
+    expect(constrainedDominates(trialWith(0, [5, 5], [-1]), trialWith(1, [1, 1], [0.5]), directions)).toBe(true);
+    expect(constrainedDominates(trialWith(0, [1, 1], [2]), trialWith(1, [5, 5], [0.5]), directions)).toBe(false);
+    expect(constrainedDominates(trialWith(0, [1, 1], [0]), trialWith(1, [2, 2], [-3]), directions)).toBe(true);
+    expect(constrainedDominates(trialWith(0, [1, 1], [0]), trialWith(1, [2, 2]), directions)).toBe(true);
+  });
+
+  it('should give crowding distances: infinite at the ends, summed normalized gaps inside', () => {
+    const front = [trialWith(0, [0, 1]), trialWith(1, [0.5, 0.5]), trialWith(2, [1, 0]), trialWith(3, [0.25, 0.9])];
+    // Middle points: (0.5, 0.5) spans 0.25..1 in f1 and 0..0.9 in f2: 0.75 + 0.9.
+    expect(crowdingDistances(front, ['minimize', 'minimize'])).toEqual([Infinity, 0.75 + 0.9, Infinity, 0.5 + 0.5]);
+  });
+
+  it('should refuse bad options', () => {
+    expect(() => new NSGAIISampler({ populationSize: 1 })).toThrow(/populationSize must be an integer >= 2/);
+    expect(() => new NSGAIISampler({ mutationProb: 2 })).toThrow(/mutationProb must be a probability/);
+  });
+});
+
+describe('MOTPESampler', () => {
+  it('should produce a non-dominated front on ZDT1 with more hypervolume than random search', async () => {
+    const motpe = await optimizeZdt1(new MOTPESampler({ seed: 1 }), 120);
+    const random = await optimizeZdt1(new RandomSampler({ seed: 1 }), 120);
+    expectMutuallyNonDominated(motpe.bestTrials);
+    expect(frontHypervolume(motpe)).toBeGreaterThan(frontHypervolume(random));
+  });
+});
