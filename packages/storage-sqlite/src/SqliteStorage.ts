@@ -129,6 +129,8 @@ interface TrialChildren {
   readonly systemAttrs: Map<number, AttributeRow[]>;
 }
 
+const noChildren: TrialChildren = { params: new Map(), values: new Map(), intermediate: new Map(), userAttrs: new Map(), systemAttrs: new Map() };
+
 function groupBy<Row>(rows: readonly Row[], key: (row: Row) => number): Map<number, Row[]> {
   const groups = new Map<number, Row[]>();
   for (const row of rows) {
@@ -442,7 +444,7 @@ export class SqliteStorage implements StudyStorage {
       const wanted = states === undefined ? undefined : new Set(states.map((state) => stateToOptuna[state]));
       const selected = wanted === undefined ? rows : rows.filter((row) => wanted.has(row.state));
       const toRead = selected.filter((row) => this.cachedTrial(row) === undefined).map((row) => row.trial_id);
-      const children = this.childRows('trial_id IN (SELECT value FROM json_each(?))', JSON.stringify(toRead));
+      const children = toRead.length === 0 ? noChildren : this.childRows('trial_id IN (SELECT value FROM json_each(?))', JSON.stringify(toRead));
       return selected.map((row) => this.cachedTrial(row) ?? this.frozenTrial(row, children));
     });
   }
