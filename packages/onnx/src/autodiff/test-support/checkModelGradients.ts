@@ -1,9 +1,10 @@
 /**
  * Whole-model gradient checks (test support, not exported from the package): the parameter
- * gradients of a full training step against central finite differences of the step's own loss
- * output, on a sample of parameter elements. Whole models run in float32 (onnxruntime has no
- * double Conv), so the differences use a step `h` relative to each element and the elements
- * with the largest gradients, where the float32 rounding of the loss matters least.
+ * gradients of a full training step against central finite differences of the loss, on the
+ * parameter elements with the largest gradients. The loss is either a float64 reference
+ * (`lossFloat64`, accurate at tiny steps) or the float32 step model's own loss output
+ * (onnxruntime has no double Conv), where the step `h` must be large enough for float32
+ * rounding and small enough not to cross ReLU and max-pool kinks.
  */
 import * as ort from 'onnxruntime-node';
 import type { OnnxModel } from '../../OnnxModel.js';
@@ -12,6 +13,11 @@ import type { TrainingStepSignature } from '../TrainingStepSpec.js';
 import { StepRunner } from './StepRunner.js';
 
 export interface ModelGradientCheckOptions {
+  /**
+   * The loss in float64 with some parameters replaced (e.g. from `crossEntropyFloat64`): the
+   * differences then use it with a step of 1e-6 relative, instead of the float32 step model.
+   */
+  readonly lossFloat64?: (parameters: ReadonlyMap<string, Float64Array>) => number;
   /** Parameters to check (default: every trainable parameter). */
   readonly parameters?: readonly string[];
   /** Elements per parameter: the ones with the largest analytic gradient. Default 3. */
@@ -55,6 +61,17 @@ export async function checkModelGradients(
         .slice(0, options.elements ?? 3);
       const numeric: number[] = [];
       for (const index of indices) {
+        const lossFloat64 = options.lossFloat64;
+        if (lossFloat64 !== undefined) {
+          const h = 1e-6 * Math.max(Math.abs(value[index] as number), 0.1);
+          const at = (delta: number): number => {
+            const perturbed = Float64Array.from(value);
+            perturbed[index] = (value[index] as number) + delta;
+            return lossFloat64(new Map([[name, perturbed]]));
+          };
+          numeric.push((at(h) - at(-h)) / (2 * h));
+          continue;
+        }
         const h = (options.relativeStep ?? 1e-2) * Math.max(Math.abs(value[index] as number), 0.1);
         const lossWith = async (delta: number): Promise<{ loss: number; actualDelta: number }> => {
           const perturbed = Float32Array.from(value);
