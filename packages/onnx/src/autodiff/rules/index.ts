@@ -5,6 +5,10 @@ import { convolutionGradients } from './convolutionGradients.js';
 import { poolingGradients } from './poolingGradients.js';
 import { normalizationGradients } from './normalizationGradients.js';
 import { softmaxGradients } from './softmaxGradients.js';
+import { shapeGradients } from './shapeGradients.js';
+import { indexingGradients } from './indexingGradients.js';
+import { reductionGradients } from './reductionGradients.js';
+import { dropoutGradients } from './dropoutGradients.js';
 
 /**
  * Every built-in gradient rule by op type (default ONNX domain): the table `buildTrainingStep`
@@ -18,4 +22,8 @@ export const gradientRules: GradientRuleTable = {
   ...poolingGradients,
   ...normalizationGradients,
   ...softmaxGradients,
+  ...shapeGradients,
+  ...indexingGradients,
+  ...reductionGradients,
+  ...dropoutGradients,
 };
