@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SqliteStorage } from './SqliteStorage.js';
 import { canonicalStudies } from './test-support/canonicalStudies.js';
-import { continueStudiesScript, dumpStudiesScript, requirePythonOptuna, runPython, writeStudiesScript } from './test-support/pythonOptuna.js';
+import { continueStudiesScript, dumpStudiesScript, failStaleTrialsScript, requirePythonOptuna, runPython, writeStudiesScript } from './test-support/pythonOptuna.js';
 
 const every: Readonly<Record<string, ParameterDistribution>> = {
   x: { kind: 'float', low: -1, high: 1 },
@@ -157,6 +157,22 @@ describe('SqliteStorage with Python Optuna', () => {
     expect(trials[0]?.constraints).toEqual([-0.125, -1]);
     expect(trials[4]?.values).toEqual([Infinity]);
     expect(trials[0]?.intermediateValues.get(3)).toBeNaN();
+  });
+
+  it("should keep heartbeats that Optuna's fail_stale_trials understands", () => {
+    const file = join(dir, 'heartbeats.db');
+    const storage = SqliteStorage.open(file);
+    const study = storage.createStudy('stale', ['minimize']);
+    const abandoned = storage.createTrial(study);
+    storage.setTrialParam(abandoned, 'x', 0.5, { kind: 'float', low: 0, high: 1 });
+    const alive = storage.createTrial(study);
+    storage.recordHeartbeat(alive);
+    storage.close();
+    // The process that ran trial 0 died three minutes ago; trial 1's worker is still beating.
+    const db = new Database(file);
+    db.prepare("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-3 minutes') WHERE trial_id = ?").run(abandoned);
+    db.close();
+    expect(JSON.parse(runPython(dir, 'fail_stale_trials.py', failStaleTrialsScript, [file, 'stale']))).toEqual([0]);
   });
 
   it('should create the very schema Optuna 3.1 creates, stamped v3.0.0.d', () => {

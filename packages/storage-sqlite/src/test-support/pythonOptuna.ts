@@ -177,3 +177,19 @@ print(json.dumps({
     "front": sorted(t.number for t in multi.best_trials),
 }))
 `;
+
+/**
+ * Runs Optuna's own `fail_stale_trials` on study argv[2] of the file argv[1], with heartbeats
+ * enabled (interval 60 s, so a trial silent for more than 120 s is stale). Prints the numbers of
+ * the trials that are failed afterwards.
+ */
+export const failStaleTrialsScript = String.raw`
+import json, sys
+import optuna
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+storage = optuna.storages.RDBStorage("sqlite:///" + sys.argv[1], heartbeat_interval=60)
+study = optuna.load_study(study_name=sys.argv[2], storage=storage)
+optuna.storages.fail_stale_trials(study)
+print(json.dumps([t.number for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL"]))
+`;
