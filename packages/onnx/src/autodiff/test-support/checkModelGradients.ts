@@ -10,6 +10,7 @@ import * as ort from 'onnxruntime-node';
 import type { OnnxModel } from '../../OnnxModel.js';
 import type { ModelProto } from '../../proto.js';
 import type { TrainingStepSignature } from '../TrainingStepSpec.js';
+import type { Float64Tensor } from './evaluateFloat64.js';
 import { StepRunner } from './StepRunner.js';
 
 export interface ModelGradientCheckOptions {
@@ -17,7 +18,7 @@ export interface ModelGradientCheckOptions {
    * The loss in float64 with some parameters replaced (e.g. from `crossEntropyFloat64`): the
    * differences then use it with a step of 1e-6 relative, instead of the float32 step model.
    */
-  readonly lossFloat64?: (parameters: ReadonlyMap<string, Float64Array>) => number;
+  readonly lossFloat64?: (parameters: ReadonlyMap<string, Float64Tensor>) => number;
   /** Parameters to check (default: every trainable parameter). */
   readonly parameters?: readonly string[];
   /** Elements per parameter: the ones with the largest analytic gradient. Default 3. */
@@ -67,7 +68,7 @@ export async function checkModelGradients(
           const at = (delta: number): number => {
             const perturbed = Float64Array.from(value);
             perturbed[index] = (value[index] as number) + delta;
-            return lossFloat64(new Map([[name, perturbed]]));
+            return lossFloat64(new Map([[name, { data: perturbed, dims: parameter.dims }]]));
           };
           numeric.push((at(h) - at(-h)) / (2 * h));
           continue;

@@ -38,6 +38,8 @@ export function evaluateFloat64(
     return value;
   };
   for (const node of new OnnxGraph(graph).topologicalOrder()) {
+    // A fed node output (a parameter read through an Identity) replaces the node.
+    if (feeds.has(node.output[0] as string)) continue;
     const inputs = node.input.map((name) => (name === '' ? undefined : get(name)));
     values.set(node.output[0] as string, evaluateNode(node, inputs, batchStatistics));
   }
@@ -210,14 +212,9 @@ export function crossEntropyFloat64(
   inputs: ReadonlyMap<string, Float64Tensor>,
   labels: BigInt64Array,
   batchStatistics: boolean,
-  parameters: ReadonlyMap<string, Float64Array> = new Map(),
+  parameters: ReadonlyMap<string, Float64Tensor> = new Map(),
 ): number {
-  const feeds = new Map(inputs);
-  for (const [name, data] of parameters) {
-    const tensor = model.graph?.initializer.find((t) => t.name === name);
-    if (tensor === undefined) throw new Error(`no initializer ${name}`);
-    feeds.set(name, { data, dims: tensorDims(tensor) });
-  }
+  const feeds = new Map([...inputs, ...parameters]);
   const logits = evaluateFloat64(model, feeds, batchStatistics).get(model.graph?.output[0]?.name ?? '');
   if (logits === undefined) throw new Error('no logits');
   const [n, classes] = logits.dims as [number, number];
