@@ -33,7 +33,7 @@ function evenlySpread<T>(items: readonly T[], count: number): T[] {
 
 /** Builds the step of a fixture model and checks its gradients and that SGD lowers the loss. */
 async function checkFixture(name: FixtureModel, mode: TrainingMode, { batch = 8, elements = 3, sample = Infinity } = {}): Promise<void> {
-  const inputName = 'input';
+  const inputName = name === 'tinybert-spam' ? 'input_ids' : 'input';
   const source = new OnnxModel(loadFixture(name));
   const { model: step, signature } = buildTrainingStep(source, {
     loss: [{ kind: 'crossEntropy' }],
@@ -44,7 +44,7 @@ async function checkFixture(name: FixtureModel, mode: TrainingMode, { batch = 8,
   expect(step.problems()).toEqual([]);
   const batch8 = fixtureBatch(name, batch, inputName);
   const input = batch8[inputName] as ort.Tensor;
-  const inputs = new Map([[inputName, { data: Float64Array.from(input.data as Float32Array), dims: [...input.dims] }]]);
+  const inputs = new Map([[inputName, { data: Float64Array.from(input.data as Float32Array | BigInt64Array, Number), dims: [...input.dims] }]]);
   const labels = (batch8.labels as ort.Tensor).data as BigInt64Array;
   const checks = await checkModelGradients(step, signature, source, batch8, {
     lossFloat64: (parameters) => crossEntropyFloat64(source.proto, inputs, labels, mode === 'train', parameters),
@@ -110,5 +110,8 @@ describe('buildTrainingStep on whole models', () => {
   });
   it("should give vgg11bn's gradients and lower its loss (train mode)", async () => {
     await checkFixture('vgg11bn-mnist', 'train', { batch: 2, elements: 2, sample: 6 });
+  });
+  it("should give tinybert's gradients and lower its loss", async () => {
+    await checkFixture('tinybert-spam', 'train', { batch: 2, elements: 2, sample: 8 });
   });
 });
