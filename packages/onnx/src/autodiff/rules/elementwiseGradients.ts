@@ -15,6 +15,14 @@ function unary(gradient: (c: GradientContext, dY: string, x: string, y: string) 
 
 const zero = (c: GradientContext): string => c.scalar(0);
 
+/**
+ * `dY` where `condition` holds, else 0: dY * Cast(condition). onnxruntime's CPU Where was
+ * about 10x slower than Cast + Mul on a [64, 6, 28, 28] tensor (3.5 ms against 0.37 ms).
+ */
+function masked(c: GradientContext, dY: string, condition: string): string {
+  return c.op('Mul', [dY, c.op('Cast', [condition], { to: DataType.FLOAT })]);
+}
+
 /** A float version of input `slot` (Pow's exponent may be an integer tensor). */
 function asFloat(c: GradientContext, slot: number): string {
   const name = c.input(slot);
@@ -89,10 +97,13 @@ export const elementwiseGradients: GradientRuleTable = {
     },
   },
   Sqrt: unary((c, dY, _x, y) => c.op('Div', [c.op('Mul', [dY, c.scalar(0.5)]), y])),
-  Relu: unary((c, dY, x) => c.op('Where', [c.op('Greater', [x, zero(c)]), dY, zero(c)])),
+  Relu: unary((c, dY, x) => masked(c, dY, c.op('Greater', [x, zero(c)]))),
   LeakyRelu: unary((c, dY, x) => {
     const alpha = getFloatAttribute(c.node, 'alpha', 0.01);
-    return c.op('Where', [c.op('Greater', [x, zero(c)]), dY, c.op('Mul', [dY, c.scalar(alpha)])]);
+    // slope = alpha + (1 - alpha) * [x > 0]
+    const positive = c.op('Cast', [c.op('Greater', [x, zero(c)])], { to: DataType.FLOAT });
+    const slope = c.op('Add', [c.op('Mul', [positive, c.scalar(1 - alpha)]), c.scalar(alpha)]);
+    return c.op('Mul', [dY, slope]);
   }),
   Clip: {
     backward: (c) => {
@@ -105,7 +116,7 @@ export const elementwiseGradients: GradientRuleTable = {
       if (c.input(2) !== '') conditions.push(c.op('LessOrEqual', [x, c.input(2)]));
       if (conditions.length === 0) return [dY];
       const inside = conditions.length === 1 ? (conditions[0] as string) : c.op('And', conditions);
-      return [c.op('Where', [inside, dY, zero(c)])];
+      return [masked(c, dY, inside)];
     },
   },
   Sigmoid: unary((c, dY, _x, y) => c.op('Mul', [dY, c.op('Mul', [y, c.op('Sub', [c.scalar(1), y])])])),
@@ -115,7 +126,7 @@ export const elementwiseGradients: GradientRuleTable = {
     const linear = c.op('Add', [c.op('Mul', [x, c.scalar(alpha)]), c.scalar(beta)]);
     // Slope alpha strictly inside (0, 1), zero on the flat parts (as PyTorch's hardsigmoid).
     const inside = c.op('And', [c.op('Greater', [linear, zero(c)]), c.op('Less', [linear, c.scalar(1)])]);
-    return c.op('Where', [inside, c.op('Mul', [dY, c.scalar(alpha)]), zero(c)]);
+    return masked(c, c.op('Mul', [dY, c.scalar(alpha)]), inside);
   }),
   Tanh: unary((c, dY, _x, y) => c.op('Mul', [dY, c.op('Sub', [c.scalar(1), c.op('Mul', [y, y])])])),
   Erf: unary((c, dY, x) => {
