@@ -113,46 +113,66 @@ export class StepGraphBuilder {
 
   /**
    * Sums `gradient` (whose dims are `gradientDims`) over the axes along which `target` was
-   * broadcast, then reshapes it to `target`'s shape. Symbolic dims match when they are the
-   * same symbol; a target dim of 1 facing anything else is summed over.
+   * broadcast, then reshapes it to `target`'s shape. The axes are found statically when the
+   * shapes say enough (a target dim of 1 facing anything else is summed over, the same symbol
+   * on both sides is equal); otherwise, e.g. for unknown shapes or a symbolic target dim that
+   * may be 1, they are computed in the graph from the two runtime shapes.
    */
   reduceToShapeOf(gradient: string, gradientDims: readonly Dim[] | undefined, target: string, node: NodeProto): string {
     const targetDims = this.dims(target);
-    if (gradientDims === undefined || targetDims === undefined) {
+    if (gradientDims === undefined || targetDims === undefined) return this.reduceToRuntimeShapeOf(gradient, target);
+    const offset = gradientDims.length - targetDims.length;
+    if (offset < 0) {
       throw new UnsupportedOperationError(
-        `Cannot build the gradient of ${describeNode(node)} for input "${target}": the shape of ` +
-          `${gradientDims === undefined ? 'its output' : `"${target}"`} is unknown, so the broadcast axes cannot be found. ` +
-          'Declare the shapes of the model inputs (or run shape inference) and rebuild the step.',
+        `Cannot reduce the gradient of ${describeNode(node)} [${formatDims(gradientDims)}] to the larger shape of "${target}" [${formatDims(targetDims)}].`,
       );
     }
-    const offset = gradientDims.length - targetDims.length;
-    if (offset < 0) throw new UnsupportedOperationError(`Cannot reduce the gradient of ${describeNode(node)} [${formatDims(gradientDims)}] to the larger shape of "${target}" [${formatDims(targetDims)}].`);
     const axes: number[] = [];
+    let ambiguous = false;
     gradientDims.forEach((dim, axis) => {
       if (axis < offset) {
         axes.push(axis);
         return;
       }
       const targetDim = targetDims[axis - offset];
-      if (targetDim === dim) return;
+      if (targetDim === dim || dim === 1) return;
       if (targetDim === 1) {
         axes.push(axis);
         return;
       }
-      if (dim === 1 || targetDim === null || dim === null || typeof targetDim === 'string' || typeof dim === 'string') {
-        // Different symbols, or a symbol facing a number: only a target dim of 1 broadcasts,
-        // and that case was handled above, so the two must be the same size at run time.
+      // An unknown or symbolic target dim facing another size may be 1 at run time.
+      if (targetDim === null || targetDim === undefined || typeof targetDim === 'string') {
+        ambiguous = true;
         return;
       }
-      throw new UnsupportedOperationError(
-        `Cannot reduce the gradient of ${describeNode(node)} [${formatDims(gradientDims)}] to the shape of "${target}" [${formatDims(targetDims)}]: dim ${axis} does not broadcast.`,
-      );
+      if (typeof dim === 'number' && dim !== targetDim) {
+        throw new UnsupportedOperationError(
+          `Cannot reduce the gradient of ${describeNode(node)} [${formatDims(gradientDims)}] to the shape of "${target}" [${formatDims(targetDims)}]: dim ${axis} does not broadcast.`,
+        );
+      }
     });
+    if (ambiguous) return this.reduceToRuntimeShapeOf(gradient, target);
     if (axes.length === 0 && offset === 0) return gradient;
     const summed = axes.length === 0 ? gradient : this.reduceSum(gradient, axes, true);
     if (offset === 0) return summed;
     const staticDims = targetDims.every((d): d is number => typeof d === 'number');
     return this.op('Reshape', [summed, staticDims ? this.ints(targetDims) : this.shape(target)]);
+  }
+
+  /**
+   * `reduceToShapeOf` with the broadcast axes computed at run time: the target's shape padded
+   * with leading ones to the gradient's rank, the axes where it is smaller than the gradient's
+   * (NonZero of Less), ReduceSum over those (none is a no-op), Reshape to the target's shape.
+   */
+  private reduceToRuntimeShapeOf(gradient: string, target: string): string {
+    const gradientShape = this.op('Shape', [gradient]);
+    const targetShape = this.shape(target);
+    const rankDifference = this.op('Sub', [this.op('Shape', [gradientShape]), this.op('Shape', [targetShape])]);
+    const ones = this.op('ConstantOfShape', [rankDifference], { value: arrayToTensor('value', BigInt64Array.of(1n), [1]) });
+    const padded = this.op('Concat', [ones, targetShape], { axis: 0 });
+    const axes = this.op('Reshape', [this.op('NonZero', [this.op('Less', [padded, gradientShape])]), this.ints([-1])]);
+    const summed = this.op('ReduceSum', [gradient, axes], { keepdims: 1, noop_with_empty_axes: 1 });
+    return this.op('Reshape', [summed, targetShape]);
   }
 }
 

@@ -409,6 +409,36 @@ describe('buildTrainingStep', () => {
       }
     });
 
+    it('should find broadcast axes at run time when shapes are unknown', async () => {
+      // x has no declared shape, so the shape of x + b is unknown when the step is built.
+      const model = buildModel({
+        inputs: [{ name: 'x', dataType: DataType.FLOAT, dims: [] }],
+        outputs: ['logits'],
+        nodes: [{ op: 'Add', inputs: ['x', 'b'], outputs: ['logits'] }],
+        initializers: [arrayToTensor('b', Float32Array.of(0.5, -0.5, 0.25), [3])],
+      });
+      const graphInput = model.graph?.input[0];
+      if (graphInput?.type?.value.case === 'tensorType') graphInput.type.value.value.shape = undefined;
+      const { model: step, signature } = buildTrainingStep(model, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' }, exposeGradients: true });
+      const runner = await StepRunner.create(step, signature, model);
+      try {
+        const x = randomArray(6, 3);
+        const labels = BigInt64Array.of(2n, 0n);
+        const outputs = await runner.evaluate({ x: new ort.Tensor('float32', x, [2, 3]), labels: new ort.Tensor('int64', labels, [2]) });
+        // dL/db = mean over the batch of softmax(x + b) - onehot(label)
+        const expected = [0, 0, 0];
+        for (let i = 0; i < 2; i++) {
+          const row = [0, 1, 2].map((j) => (x[i * 3 + j] as number) + [0.5, -0.5, 0.25][j]!);
+          const p = logSoftmax(row).map(Math.exp);
+          p.forEach((v, j) => (expected[j]! += (v - (j === Number(labels[i]) ? 1 : 0)) / 2));
+        }
+        const gradient = Array.from(outputs[signature.parameters[0]?.gradient as string]?.data as Float32Array);
+        gradient.forEach((g, j) => expect(g).toBeCloseTo(expected[j] as number, 6));
+      } finally {
+        await runner.release();
+      }
+    });
+
     it('should raise opset 13 models to 17 and refuse older ones', () => {
       const { model } = buildTrainingStep(mlp(13), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' } });
       expect(model.opsetVersion()).toBe(17);
