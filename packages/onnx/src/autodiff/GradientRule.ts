@@ -66,7 +66,7 @@ export interface GraphBuilderContext {
    * (numpy rules): ReduceSum over the broadcast axes, then a Reshape when ranks differ. The
    * gradient's shape is that of forward tensor `shapeLike` (default: the node's output 0), or
    * the dims given there. Returns `gradient` unchanged when the shapes are known to be equal;
-   * throws UnsupportedOperationError when a shape is unknown.
+   * when a shape is unknown, the axes are computed in the graph from the runtime shapes.
    */
   reduceToShapeOf(gradient: string, target: string, shapeLike?: string | readonly Dim[]): string;
 }
