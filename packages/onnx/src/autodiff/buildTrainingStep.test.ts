@@ -439,6 +439,26 @@ describe('buildTrainingStep', () => {
       }
     });
 
+    it('should leave parameters that do not reach the loss out of the update, and say so', () => {
+      const model = buildModel({
+        inputs: [{ name: 'x', dataType: DataType.FLOAT, dims: ['batch', 3] }],
+        outputs: ['logits', 'aux'],
+        nodes: [
+          { op: 'Gemm', inputs: ['x', 'w', 'b'], outputs: ['logits'], attributes: { transB: 1 } },
+          { op: 'Gemm', inputs: ['x', 'w_aux'], outputs: ['aux'], attributes: { transB: 1 } },
+        ],
+        initializers: [arrayToTensor('w', randomArray(6, 1), [2, 3]), arrayToTensor('b', randomArray(2, 2), [2]), arrayToTensor('w_aux', randomArray(6, 3), [2, 3])],
+      });
+      const { model: step, signature } = buildTrainingStep(model, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'adam' } });
+      expect(signature.parameters.map((p) => p.name)).toEqual(['w', 'b']);
+      expect(signature.unused).toEqual(['w_aux']);
+      // The auxiliary branch is not computed by the step at all.
+      expect(step.graph.nodes.filter((n) => n.opType === 'Gemm' && n.input.includes('w_aux'))).toEqual([]);
+      expect(() => buildTrainingStep(model, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' }, trainable: ['w_aux'] })).toThrow(
+        /does not depend on any trainable parameter/,
+      );
+    });
+
     it('should raise opset 13 models to 17 and refuse older ones', () => {
       const { model } = buildTrainingStep(mlp(13), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' } });
       expect(model.opsetVersion()).toBe(17);
