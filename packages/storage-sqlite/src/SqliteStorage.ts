@@ -249,10 +249,12 @@ export class SqliteStorage implements StudyStorage {
         });
       }
     }
-    const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+    const tableNames = (): Set<string> => new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+    let tables = tableNames();
     if (tables.size === 0) {
-      createOptunaSchema(db);
-      return writtenAlembicRevision;
+      // Checked again under the write lock: another process may be creating the same new file.
+      if (createOptunaSchema(db)) return writtenAlembicRevision;
+      tables = tableNames();
     }
     const missing = optunaTables.filter((table) => !tables.has(table));
     if (missing.length > 0) {

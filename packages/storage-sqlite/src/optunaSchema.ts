@@ -134,11 +134,20 @@ export const optunaSchemaVersion = 12;
 /** The Optuna release whose schema new files follow, written to `version_info.library_version`. */
 export const optunaLibraryVersion = '3.1.0';
 
-/** Creates every table, index and version row of an empty Optuna 3.1 database, in one transaction. */
-export function createOptunaSchema(db: Database.Database): void {
-  db.transaction(() => {
-    for (const statement of createStatements) db.exec(statement);
-    db.prepare('INSERT INTO version_info (version_info_id, schema_version, library_version) VALUES (1, ?, ?)').run(optunaSchemaVersion, optunaLibraryVersion);
-    db.prepare('INSERT INTO alembic_version (version_num) VALUES (?)').run(writtenAlembicRevision);
-  })();
+/**
+ * Creates every table, index and version row of an Optuna 3.1 database in `db` if it has no table
+ * yet, in one transaction that holds the write lock: of two processes opening a new file at once,
+ * one creates the schema and the other finds it. Returns whether this call created it.
+ */
+export function createOptunaSchema(db: Database.Database): boolean {
+  return db
+    .transaction(() => {
+      const { count } = db.prepare("SELECT COUNT(*) AS count FROM sqlite_master WHERE type = 'table'").get() as { count: number };
+      if (count > 0) return false;
+      for (const statement of createStatements) db.exec(statement);
+      db.prepare('INSERT INTO version_info (version_info_id, schema_version, library_version) VALUES (1, ?, ?)').run(optunaSchemaVersion, optunaLibraryVersion);
+      db.prepare('INSERT INTO alembic_version (version_num) VALUES (?)').run(writtenAlembicRevision);
+      return true;
+    })
+    .immediate();
 }
