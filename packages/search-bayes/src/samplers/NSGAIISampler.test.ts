@@ -79,6 +79,34 @@ describe('NSGAIISampler', () => {
   });
 });
 
+async function optimizeConstrainedZdt1(sampler: Sampler, trials: number): Promise<Study> {
+  // ZDT1 with the constraint x0 >= 0.6 (0.6 - x0 <= 0): the feasible front is f1 in [0.6, 1].
+  const study = createStudy({
+    directions: ['minimize', 'minimize'],
+    sampler,
+    pruner: new NopPruner(),
+    constraintsFunction: (trial) => [0.6 - (trial.params.x0 as number)],
+  });
+  await study.optimize((trial) => zdt1(Array.from({ length: 10 }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
+  return study;
+}
+
+const feasibleShare = (trials: readonly FrozenTrial[]): number => trials.filter((trial) => (trial.params.x0 as number) >= 0.6).length / trials.length;
+
+describe('constrained multi-objective search', () => {
+  it('should move NSGA-II and MOTPE populations into the feasible region (random keeps 40%)', async () => {
+    const nsga = await optimizeConstrainedZdt1(new NSGAIISampler({ seed: 4, populationSize: 20 }), 120);
+    const motpe = await optimizeConstrainedZdt1(new MOTPESampler({ seed: 4 }), 80);
+    expect(feasibleShare(nsga.trials.slice(-20))).toBeGreaterThan(0.7);
+    expect(feasibleShare(motpe.trials.slice(-20))).toBeGreaterThan(0.7);
+    for (const study of [nsga, motpe]) {
+      expect(study.bestTrials.length).toBeGreaterThan(0);
+      expect(study.bestTrials.every((trial) => (trial.constraints?.[0] ?? 1) <= 0)).toBe(true);
+      expectMutuallyNonDominated(study.bestTrials);
+    }
+  });
+});
+
 describe('MOTPESampler', () => {
   it('should produce a non-dominated front on ZDT1 with more hypervolume than random search', async () => {
     const motpe = await optimizeZdt1(new MOTPESampler({ seed: 1 }), 120);
