@@ -459,10 +459,12 @@ describe('buildTrainingStep', () => {
       );
     });
 
-    it('should raise opset 13 models to 17 and refuse older ones', () => {
-      const { model } = buildTrainingStep(mlp(13), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' } });
-      expect(model.opsetVersion()).toBe(17);
-      expect(() => buildTrainingStep(mlp(11), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' } })).toThrow(/opset 11.*Convert the model/);
+    it('should raise opset 11 to 16 models to 17 and refuse older ones', () => {
+      for (const opset of [11, 13]) {
+        const { model } = buildTrainingStep(mlp(opset), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' } });
+        expect(model.opsetVersion()).toBe(17);
+      }
+      expect(() => buildTrainingStep(mlp(9), { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' } })).toThrow(/opset 9.*Convert the model/);
     });
 
     it('should untie parameters an exporter merged behind an Identity', async () => {

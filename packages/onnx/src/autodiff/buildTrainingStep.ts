@@ -8,6 +8,7 @@ import { DataType, type GraphProto, type ModelProto, type NodeProto, type ValueI
 import { dataTypeName, elementCount, tensorDims } from '../tensor.js';
 import { removeDeadNodes } from '../transforms/removeDeadNodes.js';
 import { addLoss } from './addLoss.js';
+import { raiseOpsetTo17 } from './raiseOpsetTo17.js';
 import { addOptimizerUpdate, type ParameterGradient, resolveOptimizer } from './addOptimizerUpdate.js';
 import type { GradientRule, GradientRuleTable } from './GradientRule.js';
 import { type ForwardRewriteEffects, forwardRewriteContext, gradientContext } from './ruleContexts.js';
@@ -47,8 +48,8 @@ const FLOAT_TYPES: ReadonlySet<DataType> = new Set([DataType.FLOAT, DataType.DOU
  * order from the loss, summing the contributions of a tensor's consumers. Only nodes on a path
  * from a trainable parameter to the loss need a rule; one that has none fails the build with
  * UnsupportedOperationError naming every such node and the supported ops. Integer tensors carry
- * no gradient. The batch size stays dynamic. A model below opset 17 is raised to 17 (from 13 on,
- * where no operator used here changed meaning; older models must be converted first).
+ * no gradient. The batch size stays dynamic. A model below opset 17 is raised to 17 first (from
+ * opset 11 on; see `raiseOpsetTo17`).
  *
  * The source model is not modified. Parameters that an exporter merged into one initializer
  * read through Identity nodes are untied (PyTorch trains them separately).
@@ -59,14 +60,8 @@ export function buildTrainingStep(source: OnnxModel | ModelProto, spec: Training
   const mode = spec.mode ?? 'train';
   const rules: GradientRuleTable = { ...gradientRules, ...spec.rules };
   const model = (source instanceof OnnxModel ? source : new OnnxModel(source)).clone();
-  const opset = model.opsetVersion('') ?? 0;
-  if (opset < 13) {
-    throw new UnsupportedOperationError(
-      `The model imports opset ${opset}, but training steps are built for opset ${MIN_OPSET}, and operators changed meaning before opset 13. ` +
-        `Convert the model to opset ${MIN_OPSET} first (onnx.version_converter.convert_version(model, ${MIN_OPSET}) or re-export it).`,
-    );
-  }
-  if (opset < MIN_OPSET) model.setOpsetVersion(MIN_OPSET);
+  raiseOpsetTo17(model);
+  const opset = model.opsetVersion('') ?? MIN_OPSET;
   if (model.proto.irVersion < 8n) model.proto.irVersion = 8n;
   const graph = model.graph.proto;
 
