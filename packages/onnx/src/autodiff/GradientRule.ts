@@ -125,6 +125,12 @@ export interface GradientRule {
    * output. Rules read `context.mode` to decide.
    */
   rewriteForward?(context: ForwardRewriteContext): void;
+  /**
+   * True for an op whose integer outputs still carry a gradient, as QuantizeLinear's do in a
+   * straight-through fake quantization (QuantizeLinear -> DequantizeLinear): `buildTrainingStep`
+   * then follows them like float tensors, and the consumers' rules must give gradients for them.
+   */
+  readonly integerOutputsCarryGradient?: boolean;
 }
 
 /**

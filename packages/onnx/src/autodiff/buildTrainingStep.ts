@@ -97,7 +97,10 @@ export function buildTrainingStep(source: OnnxModel | ModelProto, spec: Training
   const dependsOnParameter = new Set<string>(trainable);
   for (const node of forwardOrder) {
     if (!node.input.some((name) => dependsOnParameter.has(name))) continue;
-    for (const output of node.output) if (output !== '' && isFloatTensor(builder.shapes.get(output))) dependsOnParameter.add(output);
+    const carriesIntegers = ruleFor(rules, node)?.integerOutputsCarryGradient === true;
+    for (const output of node.output) {
+      if (output !== '' && (carriesIntegers || isFloatTensor(builder.shapes.get(output)))) dependsOnParameter.add(output);
+    }
   }
 
   builder.scope = 'loss';

@@ -9,6 +9,7 @@ import { shapeGradients } from './shapeGradients.js';
 import { indexingGradients } from './indexingGradients.js';
 import { reductionGradients } from './reductionGradients.js';
 import { dropoutGradients } from './dropoutGradients.js';
+import { quantizationGradients } from './quantizationGradients.js';
 
 /**
  * Every built-in gradient rule by op type (default ONNX domain): the table `buildTrainingStep`
@@ -26,4 +27,5 @@ export const gradientRules: GradientRuleTable = {
   ...indexingGradients,
   ...reductionGradients,
   ...dropoutGradients,
+  ...quantizationGradients,
 };
