@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
@@ -104,11 +106,31 @@ function startWorker(workerData: TrainingWorkerData): Worker {
   if (!fromSources) return new Worker(entry, { workerData, execArgv: withoutSourceConditions(process.execArgv) });
   // Running from TypeScript sources (vitest, tsx): register tsx's loader in the worker first, and
   // resolve the workspace packages to their sources as the test setup does.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
+  const tsx = tsxEsmApi();
   const bootstrap =
-    `import(${JSON.stringify(tsx)}).then((api) => { (api.register ?? api.default.register)(); ` +
+    `import(${JSON.stringify(tsx)}).then((api) => { api.register(); ` +
     `return import(${JSON.stringify(entry.href)}); });`;
   return new Worker(bootstrap, { eval: true, workerData, execArgv: ['--conditions=@open-autoglm/source'] });
+}
+
+/**
+ * The file URL of tsx's ESM loader API (`tsx/esm/api`, import condition), read from its package
+ * exports: `require.resolve` would give the CommonJS build, which cannot be imported in a worker.
+ */
+function tsxEsmApi(): string {
+  const manifestPath = createRequire(import.meta.url).resolve('tsx/package.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    exports?: Record<string, { import?: { default?: string } } | string>;
+  };
+  const entry = manifest.exports?.['./esm/api'];
+  const relative = typeof entry === 'object' ? entry.import?.default : undefined;
+  if (relative === undefined) {
+    throw new RuntimeExecutionError(
+      `tsx at ${path.dirname(manifestPath)} has no "./esm/api" import export, which running the training worker from TypeScript sources needs. ` +
+        'Install the tsx version of the repository (npm ci), or build the packages (npm run build) and use the built ones.',
+    );
+  }
+  return pathToFileURL(path.join(path.dirname(manifestPath), relative)).href;
 }
 
 /**
