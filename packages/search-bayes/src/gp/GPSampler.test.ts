@@ -55,6 +55,22 @@ describe('GPSampler', () => {
     }
   });
 
+  it('should search wide integer grids (line search) and categorical choices (exhaustive)', async () => {
+    const study = createStudy({ directions: ['minimize'], sampler: new GPSampler({ seed: 4 }), pruner: new NopPruner() });
+    await study.optimize(
+      (trial) => {
+        const n = trial.suggestInt('n', 0, 100);
+        const x = trial.suggestFloat('x', -1, 1);
+        const kind = trial.suggestCategorical('kind', ['a', 'b', 'c', 'd']);
+        return ((n - 37) / 10) ** 2 + x * x + (kind === 'c' ? 0 : 1);
+      },
+      { trials: 30 },
+    );
+    const best = study.bestTrial.params;
+    expect(Math.abs((best.n as number) - 37)).toBeLessThanOrEqual(3);
+    expect(best.kind).toBe('c');
+  });
+
   it('should find the constrained optimum and stay away from the infeasible one', async () => {
     // Minimize x^2 + y^2 subject to x + y >= 1: the optimum is (0.5, 0.5) with value 0.5.
     const study = createStudy({
