@@ -42,6 +42,13 @@ describe('poolingGradients', () => {
     expect(await checkPool('MaxPool', [1, 2, 6, 7], dilated, distinctValues(84))).toBeLessThan(1e-3);
   });
 
+  it('should give the gradient of non-overlapping MaxPool windows with pads, ceil_mode and dilations (no Indices)', async () => {
+    const padded = { kernel_shape: [2, 2], strides: [2, 2], pads: [1, 0, 0, 0], ceil_mode: 1 };
+    expect(await checkPool('MaxPool', [2, 2, 6, 6], padded, distinctValues(144))).toBeLessThan(1e-3);
+    const dilated = { kernel_shape: [2, 2], strides: [3, 3], dilations: [2, 2] };
+    expect(await checkPool('MaxPool', [2, 2, 8, 7], dilated, distinctValues(224))).toBeLessThan(1e-3);
+  });
+
   it('should give the gradient of a 1-D MaxPool', async () => {
     expect(await checkPool('MaxPool', [2, 3, 9], { kernel_shape: [3], strides: [2] }, distinctValues(54))).toBeLessThan(1e-3);
   });
