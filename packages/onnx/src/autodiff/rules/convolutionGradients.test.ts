@@ -143,6 +143,19 @@ describe('convolutionGradients', () => {
     expect(error).toBeLessThan(1e-3);
   });
 
+  it('should give the gradients of a strided depthwise ConvTranspose (unfolded weight gradient)', async () => {
+    const error = await checkNode(
+      'ConvTranspose',
+      [
+        { name: 'x', dims: [2, 3, 3, 4] },
+        { name: 'w', dims: [3, 1, 3, 3] },
+        { name: 'b', dims: [3] },
+      ],
+      { group: 3, strides: [2, 2], pads: [1, 0, 1, 1], output_padding: [1, 0] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
   it('should give the gradients of a grouped, dilated ConvTranspose', async () => {
     const error = await checkNode(
       'ConvTranspose',
