@@ -1,22 +1,10 @@
-import { UnsupportedOperationError } from '@open-autoglm/core';
 import { getIntAttribute } from '../../attributes.js';
-import { describeNode } from '../../OnnxGraph.js';
 import { DataType } from '../../proto.js';
 import { arrayToTensor } from '../../tensor.js';
 import type { GradientContext, GradientRuleTable } from '../GradientRule.js';
+import { rankOf } from './rankOf.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
-
-function rankOf(c: GradientContext, name: string): number {
-  const dims = c.dims(name);
-  if (dims === undefined) {
-    throw new UnsupportedOperationError(
-      `Cannot build the gradient of ${describeNode(c.node)}: the rank of "${name}" is unknown. ` +
-        'Declare the shapes of the model inputs so shape inference can follow them, then rebuild the step.',
-    );
-  }
-  return dims.length;
-}
 
 /** Float zeros of the shape given by an int64 shape tensor. */
 function zerosOfShape(c: GradientContext, shape: string): string {

@@ -1,8 +1,7 @@
-import { UnsupportedOperationError } from '@open-autoglm/core';
 import { getFloatAttribute, getIntAttribute, makeAttribute } from '../../attributes.js';
 import type { Dim } from '../../inferShapes.js';
-import { describeNode } from '../../OnnxGraph.js';
 import type { GradientContext, GradientRuleTable } from '../GradientRule.js';
+import { rankOf } from './rankOf.js';
 
 /** Gemm(a, b) with the given transposes and scale, as a node of the step graph. */
 function gemm(c: GradientContext, a: string, b: string, transA: boolean, transB: boolean, alpha: number): string {
@@ -19,17 +18,6 @@ function transposeLast(c: GradientContext, name: string, rank: number): string {
   perm[rank - 2] = rank - 1;
   perm[rank - 1] = rank - 2;
   return c.op('Transpose', [name], { perm });
-}
-
-function rankOf(c: GradientContext, name: string): number {
-  const dims = c.dims(name);
-  if (dims === undefined) {
-    throw new UnsupportedOperationError(
-      `Cannot build the gradient of ${describeNode(c.node)}: the rank of "${name}" is unknown. ` +
-        'Declare the shapes of the model inputs so shape inference can follow them, then rebuild the step.',
-    );
-  }
-  return dims.length;
 }
 
 /**

@@ -3,19 +3,9 @@ import { getFloatAttribute, getIntAttribute, makeAttribute } from '../../attribu
 import { describeNode } from '../../OnnxGraph.js';
 import { DataType } from '../../proto.js';
 import type { ForwardRewriteContext, GradientContext, GraphBuilderContext, GradientRuleTable } from '../GradientRule.js';
+import { rankOf } from './rankOf.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
-
-function rankOf(c: GraphBuilderContext, name: string): number {
-  const dims = c.dims(name);
-  if (dims === undefined) {
-    throw new UnsupportedOperationError(
-      `Cannot build the gradient of ${describeNode(c.node)}: the rank of "${name}" is unknown. ` +
-        'Declare the shapes of the model inputs so shape inference can follow them, then rebuild the step.',
-    );
-  }
-  return dims.length;
-}
 
 function staticDim(c: GraphBuilderContext, name: string, axis: number): number {
   const dim = c.dims(name)?.[axis];

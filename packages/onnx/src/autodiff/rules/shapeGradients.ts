@@ -1,21 +1,9 @@
-import { UnsupportedOperationError } from '@open-autoglm/core';
 import { getIntAttribute, getIntsAttribute } from '../../attributes.js';
-import { describeNode } from '../../OnnxGraph.js';
 import { DataType } from '../../proto.js';
 import type { GradientContext, GradientRule, GradientRuleTable } from '../GradientRule.js';
+import { rankOf } from './rankOf.js';
 
 const FLOAT_TYPES: ReadonlySet<DataType> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
-
-function rankOf(c: GradientContext, name: string): number {
-  const dims = c.dims(name);
-  if (dims === undefined) {
-    throw new UnsupportedOperationError(
-      `Cannot build the gradient of ${describeNode(c.node)}: the rank of "${name}" is unknown. ` +
-        'Declare the shapes of the model inputs so shape inference can follow them, then rebuild the step.',
-    );
-  }
-  return dims.length;
-}
 
 /** Ops that only rearrange the elements of input 0: dX is dY reshaped to X's shape. */
 const reshapeBack: GradientRule = {
