@@ -4,14 +4,15 @@ import { hypervolume } from '../multiObjective/hypervolume.js';
 import { dominates } from '../multiObjective/paretoFront.js';
 import { NopPruner } from '../pruners/NopPruner.js';
 import { createStudy } from '../study/createStudy.js';
-import { zdt1 } from '../test-support/benchmarkProblems.js';
+// The benchmark's own problem definition, so tests and `npm run bench:search` score the same function.
+import { zdt1 } from '../../../../bench/problems/zdtProblems.js';
 import { MOTPESampler } from './MOTPESampler.js';
 import { NSGAIISampler, constrainedDominates, crowdingDistances, generationSystemAttrKey } from './NSGAIISampler.js';
 import { RandomSampler } from './RandomSampler.js';
 
 async function optimizeZdt1(sampler: Sampler, trials: number): Promise<Study> {
   const study = createStudy({ directions: ['minimize', 'minimize'], sampler, pruner: new NopPruner() });
-  await study.optimize((trial) => zdt1(Array.from({ length: 10 }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
+  await study.optimize((trial) => zdt1.evaluate(Array.from({ length: 10 }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
   return study;
 }
 
@@ -87,7 +88,7 @@ async function optimizeConstrainedZdt1(sampler: Sampler, trials: number): Promis
     pruner: new NopPruner(),
     constraintsFunction: (trial) => [0.6 - (trial.params.x0 as number)],
   });
-  await study.optimize((trial) => zdt1(Array.from({ length: 10 }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
+  await study.optimize((trial) => zdt1.evaluate(Array.from({ length: 10 }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
   return study;
 }
 

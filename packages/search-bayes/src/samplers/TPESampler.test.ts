@@ -2,19 +2,20 @@ import { isValueInDistribution, type Sampler, type Study } from '@open-autoglm/c
 import { describe, expect, it } from 'vitest';
 import { NopPruner } from '../pruners/NopPruner.js';
 import { createStudy } from '../study/createStudy.js';
-import { branin, hartmann6 } from '../test-support/benchmarkProblems.js';
+// The benchmark's own problem definitions, so tests and `npm run bench:search` score the same functions.
+import { branin, hartmann6 } from '../../../../bench/problems/singleObjectiveProblems.js';
 import { RandomSampler } from './RandomSampler.js';
 import { TPESampler, defaultGamma, defaultWeights, splitObservations } from './TPESampler.js';
 
 async function minimizeBranin(sampler: Sampler, trials: number): Promise<Study> {
   const study = createStudy({ directions: ['minimize'], sampler, pruner: new NopPruner() });
-  await study.optimize((trial) => branin(trial.suggestFloat('x', -5, 10), trial.suggestFloat('y', 0, 15)), { trials });
+  await study.optimize((trial) => branin.evaluate([trial.suggestFloat('x', -5, 10), trial.suggestFloat('y', 0, 15)]), { trials });
   return study;
 }
 
 async function minimizeHartmann6(sampler: Sampler, trials: number): Promise<number> {
   const study = createStudy({ directions: ['minimize'], sampler, pruner: new NopPruner() });
-  await study.optimize((trial) => hartmann6([0, 1, 2, 3, 4, 5].map((i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
+  await study.optimize((trial) => hartmann6.evaluate([0, 1, 2, 3, 4, 5].map((i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
   return study.bestTrial.values?.[0] ?? Infinity;
 }
 
