@@ -3,10 +3,9 @@ import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
-import { SeededRandom, writeNpy } from '@open-autoglm/runtime';
+// The runtime's own training test problem (not exported: test support stays out of the package).
+import { type MlpTrainingFiles, writeMlpTrainingFiles } from '../../../packages/runtime/src/training/test-support/mlpTrainingFiles.js';
 import { runCli } from './runCli.js';
 
 const binary = fileURLToPath(new URL('../bin/autoglm.js', import.meta.url));
@@ -18,59 +17,12 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
   return { code, stdout, stderr };
 }
 
-/** A Gemm-Relu-Gemm classifier (6 -> 12 -> 3) and three separable classes, written to `dir`. */
-async function writeProblem(dir: string): Promise<Record<'model' | 'x' | 'y' | 'valX' | 'valY', string>> {
-  const random = new SeededRandom(5);
-  const uniform = (n: number, bound: number): Float32Array => Float32Array.from({ length: n }, () => (2 * random.nextFloat() - 1) * bound);
-  const model = new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'mlp',
-        node: [
-          makeNode('Gemm', ['input', 'w1', 'b1'], ['h'], { transB: 1 }),
-          makeNode('Relu', ['h'], ['a']),
-          makeNode('Gemm', ['a', 'w2', 'b2'], ['logits'], { transB: 1 }),
-        ],
-        input: [makeTensorValueInfo('input', DataType.FLOAT, ['batch', 6])],
-        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', 3])],
-        initializer: [
-          arrayToTensor('w1', uniform(72, 0.4), [12, 6]),
-          arrayToTensor('b1', uniform(12, 0.4), [12]),
-          arrayToTensor('w2', uniform(36, 0.29), [3, 12]),
-          arrayToTensor('b2', uniform(3, 0.29), [3]),
-        ],
-      },
-    }),
-  );
-  const files = {
-    model: path.join(dir, 'mlp.onnx'),
-    x: path.join(dir, 'x.npy'),
-    y: path.join(dir, 'y.npy'),
-    valX: path.join(dir, 'val.x.npy'),
-    valY: path.join(dir, 'val.y.npy'),
-  };
-  await model.save(files.model);
-  for (const [n, x, y] of [[96, files.x, files.y], [48, files.valX, files.valY]] as const) {
-    const data = new Float32Array(n * 6);
-    const labels = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) {
-      labels[i] = BigInt(i % 3);
-      for (let j = 0; j < 6; j++) data[i * 6 + j] = (j % 3 === i % 3 ? 2 : 0) + 0.5 * random.nextNormal();
-    }
-    await writeNpy(x, { dtype: 'float32', shape: [n, 6], data });
-    await writeNpy(y, { dtype: 'int64', shape: [n], data: labels });
-  }
-  return files;
-}
-
 describe('autoglm train', () => {
   let dir: string;
-  let files: Awaited<ReturnType<typeof writeProblem>>;
+  let files: MlpTrainingFiles;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'autoglm-train-cli-'));
-    files = await writeProblem(dir);
+    files = await writeMlpTrainingFiles(dir);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -79,7 +31,7 @@ describe('autoglm train', () => {
   it('should train, evaluate every epoch and print one JSON document', async () => {
     const out = path.join(dir, 'trained.onnx');
     const { code, stdout, stderr } = await run(
-      'train', files.model, '--data', files.x, '--labels', files.y, '--val-data', files.valX, '--val-labels', files.valY,
+      'train', files.model, '--data', files.trainX, '--labels', files.trainY, '--val-data', files.valX, '--val-labels', files.valY,
       '--epochs', '3', '--batch', '16', '--lr', '0.01', '--optimizer', 'adamw', '--reinit', '--seed', '4', '--out', out, '--json',
     );
     expect(stderr).toBe('');
@@ -97,15 +49,15 @@ describe('autoglm train', () => {
   it('should refuse bad input with one clear message and write nothing', async () => {
     const before = await readdir(dir);
     const out = path.join(dir, 'never.onnx');
-    const unpaired = await run('train', files.model, '--data', files.x, '--labels', files.y, '--val-data', files.valX, '--out', out);
+    const unpaired = await run('train', files.model, '--data', files.trainX, '--labels', files.trainY, '--val-data', files.valX, '--out', out);
     expect(unpaired.code).toBe(1);
     expect(unpaired.stderr).toContain('Give --val-data and --val-labels together');
     const missing = path.join(dir, 'missing.npy');
-    const noData = await run('train', files.model, '--data', missing, '--labels', files.y, '--out', out);
+    const noData = await run('train', files.model, '--data', missing, '--labels', files.trainY, '--out', out);
     expect(noData.code).toBe(1);
     expect(noData.stderr).toContain(`Dataset file ${missing} does not exist`);
     expect(noData.stderr.trim().split('\n')).toHaveLength(1);
-    const badLr = await run('train', files.model, '--data', files.x, '--labels', files.y, '--lr', '-1', '--out', out);
+    const badLr = await run('train', files.model, '--data', files.trainX, '--labels', files.trainY, '--lr', '-1', '--out', out);
     expect(badLr.code).toBe(2);
     expect(await readdir(dir)).toEqual(before);
   });
@@ -113,7 +65,7 @@ describe('autoglm train', () => {
   it('should stop on Ctrl-C with a checkpoint that the built binary resumes from', async () => {
     const out = path.join(dir, 'interrupted.onnx');
     const checkpoint = path.join(dir, 'interrupted.ckpt');
-    const args = ['train', files.model, '--data', files.x, '--labels', files.y, '--epochs', '150', '--batch', '16', '--out', out, '--checkpoint', checkpoint];
+    const args = ['train', files.model, '--data', files.trainX, '--labels', files.trainY, '--epochs', '150', '--batch', '16', '--out', out, '--checkpoint', checkpoint];
     const child = spawn(process.execPath, [binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -131,7 +83,7 @@ describe('autoglm train', () => {
     expect(stderr).toContain(`--resume ${checkpoint}`);
     await expect(access(out)).rejects.toThrow();
 
-    const resumed = spawn(process.execPath, [binary, 'train', files.model, '--data', files.x, '--labels', files.y, '--resume', checkpoint, '--out', out, '--json'], {
+    const resumed = spawn(process.execPath, [binary, 'train', files.model, '--data', files.trainX, '--labels', files.trainY, '--resume', checkpoint, '--out', out, '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
