@@ -130,6 +130,70 @@ describe('convolutionGradients', () => {
     expect(error).toBeLessThan(1e-3);
   });
 
+  // The next cases have 1x1 kernels or at least 16 output positions, so the weight gradient takes
+  // the tap-wise MatMul formulation; the smaller cases above take the grouped-Conv one.
+  it('should give the gradients of a grouped, strided, dilated Conv with asymmetric pads (tap-wise weight gradient)', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 4, 11, 10] },
+        { name: 'w', dims: [6, 2, 3, 2] },
+        { name: 'b', dims: [6] },
+      ],
+      { group: 2, strides: [2, 1], dilations: [1, 2], pads: [1, 0, 0, 2] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a strided 1x1 Conv (tap-wise weight gradient)', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 3, 7, 7] },
+        { name: 'w', dims: [4, 3, 1, 1] },
+      ],
+      { strides: [2, 2] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a padded 1-D Conv (tap-wise weight gradient)', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [2, 3, 20] },
+        { name: 'w', dims: [2, 3, 3] },
+        { name: 'b', dims: [2] },
+      ],
+      { pads: [1, 1] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a 3-D Conv (tap-wise weight gradient)', async () => {
+    const error = await checkNode(
+      'Conv',
+      [
+        { name: 'x', dims: [1, 2, 4, 4, 4] },
+        { name: 'w', dims: [3, 2, 2, 2, 2] },
+      ],
+      {},
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
+  it('should give the gradients of a grouped, strided ConvTranspose (tap-wise weight gradient)', async () => {
+    const error = await checkNode(
+      'ConvTranspose',
+      [
+        { name: 'x', dims: [2, 4, 5, 5] },
+        { name: 'w', dims: [4, 3, 3, 3] },
+      ],
+      { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] },
+    );
+    expect(error).toBeLessThan(1e-3);
+  });
+
   it('should give the gradients of a strided ConvTranspose with output_padding and bias', async () => {
     const error = await checkNode(
       'ConvTranspose',
