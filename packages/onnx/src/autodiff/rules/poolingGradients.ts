@@ -118,7 +118,9 @@ function maxPoolInputGradient(c: GradientContext, dY: string): string {
   const isMax = c.op('Equal', [windows, c.op('Unsqueeze', [c.output(0), tapAxis])]);
   const maxCount = c.op('CumSum', [c.op('Cast', [isMax], { to: DataType.FLOAT }), c.constant(BigInt64Array.of(2n), [])]);
   const first = c.op('And', [isMax, c.op('Equal', [maxCount, c.scalar(1)])]);
-  const routed = c.op('Where', [first, c.op('Unsqueeze', [dY, tapAxis]), c.scalar(0)]);
+  // Cast + Mul rather than Where: LeNet-5's two MaxPool backwards took 2.2-2.4 instead of 3.0 ms
+  // of kernel time per step (batch 64, one thread; Where alone 0.45 ms on pool1, Cast + Mul 0.1).
+  const routed = c.op('Mul', [c.op('Unsqueeze', [dY, tapAxis]), c.op('Cast', [first], { to: DataType.FLOAT })]);
   const perTap = c.op('Reshape', [routed, c.ints([0, channels * taps, ...geometry.outputSpatial])]);
   return scatterWindows(c, geometry, perTap, kernel, channels);
 }
