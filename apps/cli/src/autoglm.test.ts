@@ -151,7 +151,7 @@ describe('autoglm', () => {
   });
 
   describe('validate', () => {
-    it('should accept a config whose plugins are installed, named by path relative to the config', async () => {
+    it('should accept a config whose plugins are installed: a first-party one by short name, a third-party one by path relative to the config', async () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'autoglm-validate-'));
       try {
         const config = path.join(dir, 'autoglm.yaml');
@@ -163,7 +163,7 @@ describe('autoglm', () => {
             'data:',
             `  val: { x: ${path.join(quickstart, 'fmnist-val-500.x.npy')}, y: ${path.join(quickstart, 'fmnist-val-500.y.npy')} }`,
             'objectives: [{ metric: accuracy, maxDrop: 0.01 }]',
-            `search: { use: ${path.join(repo, 'tools/test-strategy-plugin.js')} }`,
+            'search: { use: search-bayes, with: { sampler: tpe, trials: 10, seed: 0 } }',
             `passes: [{ use: ${path.relative(dir, path.join(repo, 'examples/plugin-template/index.js'))}, with: { removeDeadNodes: false } }]`,
             '',
           ].join('\n'),
@@ -175,6 +175,7 @@ describe('autoglm', () => {
           valid: true,
           model: { params: 61_728 },
           data: { val: { samples: 500, labelled: true } },
+          search: '@open-autoglm/search-bayes@0.1.0',
           passes: ['autoglm-plugin-fold-batchnorm@0.1.0'],
         });
       } finally {
