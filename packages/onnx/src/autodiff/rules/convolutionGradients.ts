@@ -2,22 +2,14 @@ import { UnsupportedOperationError } from '@open-autoglm/core';
 import { findAttribute, getIntAttribute } from '../../attributes.js';
 import { describeNode } from '../../OnnxGraph.js';
 import type { GradientContext, GradientRuleTable } from '../GradientRule.js';
-import { resolveWindowGeometry, staticDimsOf, transposedWindowPadding } from './windowGeometry.js';
+import { resolveWindowGeometry, scatterThroughWindows, staticDimsOf, type WindowGeometry } from './windowGeometry.js';
 
 /** The window layout of a convolution, as the gradient formulas need it. */
-interface ConvolutionLayout {
-  readonly kernel: readonly number[];
-  readonly strides: readonly number[];
-  readonly dilations: readonly number[];
-  readonly padsBegin: readonly number[];
-  readonly padsEnd: readonly number[];
-  /** Spatial sizes of the convolution's input and output. */
-  readonly inputSpatial: readonly number[];
-  readonly outputSpatial: readonly number[];
+type ConvolutionLayout = WindowGeometry & {
   readonly group: number;
   /** [output channels, input channels per group, ...kernel]. */
   readonly weightDims: readonly number[];
-}
+};
 
 /**
  * Kernels up to this many taps use the unfold formulation of the depthwise weight gradient;
@@ -73,23 +65,7 @@ function convolutionInputGradient(c: GradientContext, layout: ConvolutionLayout,
       pads: [...reach.map((r, i) => r - (layout.padsBegin[i] as number)), ...reach.map((r, i) => r - (layout.padsEnd[i] as number))],
     });
   }
-  const padding = layout.inputSpatial.map((size, i) =>
-    transposedWindowPadding(
-      size,
-      layout.outputSpatial[i] as number,
-      layout.kernel[i] as number,
-      layout.strides[i] as number,
-      layout.dilations[i] as number,
-      layout.padsBegin[i] as number,
-    ),
-  );
-  return c.op('ConvTranspose', [dY, weight], {
-    group: layout.group,
-    strides: [...layout.strides],
-    dilations: [...layout.dilations],
-    pads: [...padding.map((p) => p.padBegin), ...padding.map((p) => p.padEnd)],
-    output_padding: padding.map((p) => p.outputPadding),
-  });
+  return scatterThroughWindows(c, layout, dY, weight, layout.group);
 }
 
 /**

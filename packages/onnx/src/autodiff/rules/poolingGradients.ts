@@ -4,7 +4,7 @@ import { describeNode } from '../../OnnxGraph.js';
 import { DataType } from '../../proto.js';
 import { arrayToTensor } from '../../tensor.js';
 import type { GradientContext, GradientRuleTable } from '../GradientRule.js';
-import { resolveWindowGeometry, spatialDimsOf, transposedWindowPadding, type WindowGeometry } from './windowGeometry.js';
+import { resolveWindowGeometry, scatterThroughWindows, spatialDimsOf, type WindowGeometry } from './windowGeometry.js';
 
 /** The most negative float32: pads the input of a max window without ever winning it. */
 const LOWEST_FLOAT32 = -3.4028234663852886e38;
@@ -29,29 +29,6 @@ function oneHotKernel(c: GradientContext, channels: number, kernel: readonly num
   return c.constant(values, [channels * taps, 1, ...kernel]);
 }
 
-/**
- * Depthwise ConvTranspose that adds window values (one input channel per tap, or one per
- * channel) back onto the input positions each window read, with the forward window layout.
- */
-function scatterWindows(c: GradientContext, geometry: WindowGeometry, values: string, kernel: string, channels: number): string {
-  const padding = geometry.inputSpatial.map((size, i) =>
-    transposedWindowPadding(
-      size,
-      geometry.outputSpatial[i] as number,
-      geometry.kernel[i] as number,
-      geometry.strides[i] as number,
-      geometry.dilations[i] as number,
-      geometry.padsBegin[i] as number,
-    ),
-  );
-  return c.op('ConvTranspose', [values, kernel], {
-    group: channels,
-    strides: [...geometry.strides],
-    dilations: [...geometry.dilations],
-    pads: [...padding.map((p) => p.padBegin), ...padding.map((p) => p.padEnd)],
-    output_padding: padding.map((p) => p.outputPadding),
-  });
-}
 
 /**
  * dL/dX of MaxPool with overlapping windows: a MaxPool with the Indices output (flat positions
@@ -122,7 +99,7 @@ function maxPoolInputGradient(c: GradientContext, dY: string): string {
   // of kernel time per step (batch 64, one thread; Where alone 0.45 ms on pool1, Cast + Mul 0.1).
   const routed = c.op('Mul', [c.op('Unsqueeze', [dY, tapAxis]), c.op('Cast', [first], { to: DataType.FLOAT })]);
   const perTap = c.op('Reshape', [routed, c.ints([0, channels * taps, ...geometry.outputSpatial])]);
-  return scatterWindows(c, geometry, perTap, kernel, channels);
+  return scatterThroughWindows(c, geometry, perTap, kernel, channels);
 }
 
 /**
@@ -179,7 +156,7 @@ function averagePoolInputGradient(c: GradientContext, dY: string): string {
   ]);
   const taps = geometry.kernel.reduce((a, b) => a * b, 1);
   const ones = c.constant(new Float32Array(channels * taps).fill(1), [channels, 1, ...geometry.kernel]);
-  return scatterWindows(c, geometry, scaled, ones, channels);
+  return scatterThroughWindows(c, geometry, scaled, ones, channels);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { UnsupportedOperationError } from '@open-autoglm/core';
-import { getIntAttribute, getIntsAttribute, getStringAttribute } from '../../attributes.js';
+import { getIntsAttribute, getStringAttribute } from '../../attributes.js';
 import type { Dim } from '../../inferShapes.js';
 import { formatDims } from '../../inferShapes.js';
 import { describeNode } from '../../OnnxGraph.js';
@@ -132,4 +132,36 @@ export function transposedWindowPadding(
   const full = stride * (windowCount - 1) + dilation * (kernel - 1) + 1;
   const overshoot = full - padBegin - size;
   return overshoot >= 0 ? { padBegin, padEnd: overshoot, outputPadding: 0 } : { padBegin, padEnd: 0, outputPadding: -overshoot };
+}
+
+/**
+ * A ConvTranspose with the forward window layout of `geometry` (strides, dilations, pads): it
+ * adds each window's `values` back onto the input positions that window read, restoring the
+ * input's exact spatial size. `kernel` and `group` are ConvTranspose's own (the forward weight
+ * for a convolution's input gradient, a constant kernel for pooling).
+ */
+export function scatterThroughWindows(
+  c: GraphBuilderContext,
+  geometry: WindowGeometry,
+  values: string,
+  kernel: string,
+  group: number,
+): string {
+  const padding = geometry.inputSpatial.map((size, i) =>
+    transposedWindowPadding(
+      size,
+      geometry.outputSpatial[i] as number,
+      geometry.kernel[i] as number,
+      geometry.strides[i] as number,
+      geometry.dilations[i] as number,
+      geometry.padsBegin[i] as number,
+    ),
+  );
+  return c.op('ConvTranspose', [values, kernel], {
+    group,
+    strides: [...geometry.strides],
+    dilations: [...geometry.dilations],
+    pads: [...padding.map((p) => p.padBegin), ...padding.map((p) => p.padEnd)],
+    output_padding: padding.map((p) => p.outputPadding),
+  });
 }
