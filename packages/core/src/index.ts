@@ -3,7 +3,7 @@ import 'reflect-metadata';
 export * from './errors/errors.js';
 
 export { createToken, isToken, type Token, type TokenValue } from './plugin/createToken.js';
-export { DatasetLoaderToken, EvaluatorToken, LoggerToken, PassToken, StrategyToken, TargetToken } from './plugin/coreTokens.js';
+export { CommandToken, DatasetLoaderToken, EvaluatorToken, LoggerToken, PassToken, StrategyToken, TargetToken } from './plugin/coreTokens.js';
 export { registerFactory, registerValue, resolveToken } from './plugin/tokenBindings.js';
 export { definePlugin, isPlugin, type Plugin, type PluginDefinition } from './plugin/definePlugin.js';
 export { PluginRegistry, type AddPluginOptions, type ProvidedValue } from './plugin/PluginRegistry.js';
@@ -26,18 +26,28 @@ export {
   type CategoricalDistribution,
   type FloatDistribution,
   type IntDistribution,
+  type LayerFeatures,
   type ParameterDescriptor,
   type ParameterDistribution,
   type ParameterValue,
   type SearchSpace,
   type TrialParams,
 } from './contracts/SearchSpace.js';
-export type { Pass, PassContext, PassReport, PassResult } from './contracts/Pass.js';
+export type { ModelCost, Pass, PassContext, PassReport, PassResult } from './contracts/Pass.js';
+export type {
+  CommandArgumentSpec,
+  CommandInvocation,
+  CommandOptionSpec,
+  CommandOptionValues,
+  CommandResult,
+  PluginCommand,
+} from './contracts/PluginCommand.js';
 export type { Strategy } from './contracts/Strategy.js';
 export type {
   CatchableError,
   CreateStudyOptions,
   ObjectiveValues,
+  SearchCostModel,
   OptimizeOptions,
   Study,
   StudyDirection,

@@ -23,6 +23,14 @@ export interface PassContext {
 /** What a pass did, for the study and the final report (`{ prunedChannels: 48 }`). */
 export type PassReport = Readonly<Record<string, JsonValue>>;
 
+/** Size of a model in the units budgets are expressed in. */
+export interface ModelCost {
+  /** Multiply-accumulates per sample. */
+  readonly macs: number;
+  /** Parameter (weight) elements. */
+  readonly params: number;
+}
+
 export interface PassResult {
   readonly model: ModelArtifact;
   readonly report: PassReport;
@@ -37,4 +45,11 @@ export interface Pass {
   searchSpace(model: ModelArtifact, context: PassContext): Promise<SearchSpace>;
   /** Applies the choice `params` (values for this pass's own parameter names) to `model`. */
   apply(model: ModelArtifact, params: TrialParams, context: PassContext): Promise<PassResult>;
+  /**
+   * The cost of the model `apply(model, params, context)` would return, predicted without
+   * building it. Layer-wise strategies call it many times per plan to keep every plan within a
+   * MACs or params budget, so it should be fast (cache the model's analysis). Optional: passes
+   * that do not change the cost (quantization keeps MACs) need not implement it.
+   */
+  predictCost?(model: ModelArtifact, params: TrialParams, context: PassContext): Promise<ModelCost>;
 }

@@ -44,6 +44,17 @@ describe('searchSpaceSchema', () => {
       [[1, 'name'], 'expected unique names; "ratio.conv1" is repeated'],
     ]);
   });
+
+  it('should accept layer features of numbers and strings and refuse other values', () => {
+    const distribution: ParameterDistribution = { kind: 'float', low: 0, high: 0.7 };
+    const features = { index: 0, opType: 'Conv', inChannels: 1, outChannels: 16, kernel: 9, stride: 1, macs: 103_680, params: 160 };
+    expect(searchSpaceSchema.safeParse([{ name: 'ratio.conv1', distribution, layer: 'conv1', features }]).success).toBe(true);
+    const result = searchSpaceSchema.safeParse([{ name: 'ratio.conv1', distribution, features: { macs: Number.NaN, shape: [1, 2] } }]);
+    expect(result.error?.issues.map((issue) => issue.path)).toEqual([
+      [0, 'features', 'macs'],
+      [0, 'features', 'shape'],
+    ]);
+  });
 });
 
 describe('isValueInDistribution', () => {

@@ -38,6 +38,15 @@ export type ParameterDistribution = FloatDistribution | IntDistribution | Catego
 /** The value of one parameter in one trial. */
 export type ParameterValue = CategoricalChoice;
 
+/**
+ * What a pass tells about the layer (or coupled group of layers) a per-layer parameter controls,
+ * as in AMC's layer embedding. Agreed keys: `index` (0-based position in topological order),
+ * `opType`, `inChannels`, `outChannels`, `kernel` (product of the kernel dims; 1 for Gemm and
+ * MatMul), `stride`, `macs` and `params` (absolute counts of the layers in the input model).
+ * Passes may add keys of their own.
+ */
+export type LayerFeatures = Readonly<Record<string, number | string>>;
+
 /** One tunable parameter of a pass. */
 export interface ParameterDescriptor {
   /** Unique within the pass (`ratio.conv1`); the pipeline keeps different passes apart. */
@@ -48,6 +57,8 @@ export interface ParameterDescriptor {
    * model layer by layer (AMC/HAQ-style controllers) group parameters by it.
    */
   readonly layer?: string;
+  /** Features of that layer, for strategies that condition on them (search-rl's state). */
+  readonly features?: LayerFeatures;
   readonly description?: string;
 }
 
@@ -130,6 +141,7 @@ export const searchSpaceSchema: z.ZodType<SearchSpace> = z
       name: z.string().min(1, { error: 'expected a non-empty parameter name' }),
       distribution: parameterDistributionSchema,
       layer: z.string().optional(),
+      features: z.record(z.string(), z.union([finiteNumber, z.string()])).optional(),
       description: z.string().optional(),
     }),
   )

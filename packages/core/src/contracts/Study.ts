@@ -1,7 +1,7 @@
 import type { FrozenTrial, TrialState } from './FrozenTrial.js';
 import type { JsonValue } from './JsonValue.js';
 import type { Sampler } from './Sampler.js';
-import type { CategoricalChoice, ParameterDistribution, ParameterValue, TrialParams } from './SearchSpace.js';
+import type { CategoricalChoice, ParameterDistribution, ParameterValue, SearchSpace, TrialParams } from './SearchSpace.js';
 import type { StudyStorage } from './StudyStorage.js';
 import type { TrialPruner } from './TrialPruner.js';
 
@@ -106,4 +106,24 @@ export interface CreateStudyOptions {
   readonly studyName?: string;
   /** Resume the study of that name when it exists (its directions must agree) instead of failing. */
   readonly loadIfExists?: boolean;
+  /**
+   * Every parameter trials will suggest, with per-layer `layer`/`features`, when the caller knows
+   * it up front (the pipeline does). Layer-wise strategies (search-rl) walk it layer by layer;
+   * samplers that learn from distributions alone may ignore it.
+   */
+  readonly searchSpace?: SearchSpace;
+  /** The budget a plan must meet, for strategies that keep every proposal within it. */
+  readonly costModel?: SearchCostModel;
+}
+
+/**
+ * A resource budget over plans (AMC's constraint): `estimate(params)` predicts the cost of the
+ * model a plan produces, in `metric` units; a plan is within budget when it is <= `limit`.
+ */
+export interface SearchCostModel {
+  readonly metric: 'macs' | 'params';
+  /** The cost of the uncompressed model. */
+  readonly baseline: number;
+  readonly limit: number;
+  estimate(params: TrialParams): Promise<number>;
 }
