@@ -87,3 +87,21 @@ export { loadConfig, parseConfigText, validateConfig, type LoadedConfig, type Va
 export { validatePluginOptions } from './config/validatePluginOptions.js';
 export { configJsonSchema, type JsonSchema } from './config/configJsonSchema.js';
 export { assemblePlugins, type AssembledPlugin, type AssembledPlugins } from './plugin/assemblePlugins.js';
+
+export { SeededRandom, type SeededRandomState } from './random/SeededRandom.js';
+export { createStudy, loadStudy, type CreateSearchStudyOptions, type LoadSearchStudyOptions, type SearchStudyOptions } from './study/createStudy.js';
+export { SearchStudy, failReasonSystemAttrKey, type ConstraintsFunction } from './study/SearchStudy.js';
+export { ActiveTrial, fixedParamsSystemAttrKey } from './study/ActiveTrial.js';
+export { InMemoryStorage } from './study/InMemoryStorage.js';
+export { RandomSampler, sampleUniform, type RandomSamplerOptions } from './study/RandomSampler.js';
+export { NopPruner } from './study/NopPruner.js';
+export { dominates, nonDominationRanks, paretoFrontIndices } from './study/paretoFront.js';
+export {
+  checkDistribution,
+  compatibleDistributions,
+  isSingleDistribution,
+  roundToGrid,
+  sameDistribution,
+  toExternalRepr,
+  toInternalRepr,
+} from './study/distributions.js';

@@ -14,7 +14,7 @@ export * from './measureLatency.js';
 export * from './activationOutputs.js';
 export * from './collectMinMax.js';
 export * from './streamActivations.js';
-export * from './training/SeededRandom.js';
+export { SeededRandom, type SeededRandomState } from '@open-autoglm/core';
 export * from './training/reinitializeParameters.js';
 export * from './training/TrainingCheckpoint.js';
 export * from './training/Trainer.js';

@@ -1,14 +1,12 @@
-import { type CreateStudyOptions, type Sampler, type Strategy, type Study, type TrialPruner } from '@open-autoglm/core';
+import { NopPruner, RandomSampler, type CreateStudyOptions, type Sampler, type Strategy, type Study, type TrialPruner } from '@open-autoglm/core';
 import { GPSampler } from './gp/GPSampler.js';
 import { MedianPruner } from './pruners/MedianPruner.js';
-import { NopPruner } from './pruners/NopPruner.js';
 import { SuccessiveHalvingPruner } from './pruners/SuccessiveHalvingPruner.js';
 import { MOTPESampler } from './samplers/MOTPESampler.js';
 import { NSGAIISampler } from './samplers/NSGAIISampler.js';
-import { RandomSampler } from './samplers/RandomSampler.js';
 import { TPESampler } from './samplers/TPESampler.js';
 import type { SearchBayesOptions } from './searchBayesOptions.js';
-import { createStudy } from './study/createStudy.js';
+import { createStudy } from './createStudy.js';
 
 /** The search-bayes strategy: opens studies sampled by the configured sampler and pruner. */
 export class BayesStrategy implements Strategy {

@@ -8,20 +8,29 @@ const manifest = createRequire(import.meta.url)('../package.json') as { name: st
 
 export { BayesStrategy, createSampler } from './BayesStrategy.js';
 export { samplerNames, searchBayesOptionsSchema, type SearchBayesOptions } from './searchBayesOptions.js';
-export { createStudy, loadStudy, type CreateSearchStudyOptions, type LoadSearchStudyOptions, type SearchStudyOptions } from './study/createStudy.js';
-export { SearchStudy, failReasonSystemAttrKey, type ConstraintsFunction } from './study/SearchStudy.js';
-export { fixedParamsSystemAttrKey } from './study/ActiveTrial.js';
-export { InMemoryStorage } from './storage/InMemoryStorage.js';
-export { RandomSampler, type RandomSamplerOptions } from './samplers/RandomSampler.js';
+export { createStudy, loadStudy, type CreateSearchStudyOptions, type LoadSearchStudyOptions, type SearchStudyOptions } from './createStudy.js';
+// The study itself lives in core (shared with every strategy plugin); re-exported so this
+// package's API is unchanged.
+export {
+  InMemoryStorage,
+  NopPruner,
+  RandomSampler,
+  SearchStudy,
+  dominates,
+  failReasonSystemAttrKey,
+  fixedParamsSystemAttrKey,
+  nonDominationRanks,
+  paretoFrontIndices,
+  type ConstraintsFunction,
+  type RandomSamplerOptions,
+} from '@open-autoglm/core';
 export { TPESampler, defaultGamma, defaultWeights, type TPESamplerOptions } from './samplers/TPESampler.js';
 export { MOTPESampler } from './samplers/MOTPESampler.js';
 export { NSGAIISampler, generationSystemAttrKey, type NSGAIISamplerOptions } from './samplers/NSGAIISampler.js';
 export { intersectionSearchSpace } from './samplers/intersectionSearchSpace.js';
 export { MedianPruner, type MedianPrunerOptions } from './pruners/MedianPruner.js';
 export { SuccessiveHalvingPruner, type SuccessiveHalvingPrunerOptions } from './pruners/SuccessiveHalvingPruner.js';
-export { NopPruner } from './pruners/NopPruner.js';
 export { hypervolume } from './multiObjective/hypervolume.js';
-export { dominates, nonDominationRanks, paretoFrontIndices } from './multiObjective/paretoFront.js';
 export { GPSampler, type GPSamplerOptions } from './gp/GPSampler.js';
 
 /** The search strategy plugin: random, TPE, NSGA-II and MOTPE samplers behind an Optuna-shaped study API. */

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, DatasetError, ModelFormatError } from '@open-autoglm/core';
+import { ConfigError, DatasetError, ModelFormatError, SeededRandom, type SeededRandomState } from '@open-autoglm/core';
 import {
   describeTrainingStep,
   initialTrainingState,
@@ -14,7 +14,6 @@ import { evaluateAccuracy } from '../evaluateAccuracy.js';
 import type { NpyArray } from '../npy.js';
 import { createSession, type RuntimeSession, type TensorMap } from '../session.js';
 import type { RuntimeTarget } from '../target.js';
-import { SeededRandom, type SeededRandomState } from './SeededRandom.js';
 import type {
   CheckpointTensor,
   CheckpointTensorType,

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { FileAccessError, ModelFormatError } from '@open-autoglm/core';
+import { FileAccessError, ModelFormatError, type SeededRandomState } from '@open-autoglm/core';
 import { type TensorArray, writeFileAtomic } from '@open-autoglm/onnx';
-import type { SeededRandomState } from './SeededRandom.js';
 
 /** Element types a checkpoint stores (what training-step tensors use). */
 export type CheckpointTensorType = 'float32' | 'float64' | 'int32' | 'int64';

@@ -1,4 +1,4 @@
-import { UnsupportedOperationError } from '@open-autoglm/core';
+import { SeededRandom, UnsupportedOperationError } from '@open-autoglm/core';
 import {
   arrayToTensor,
   DataType,
@@ -8,7 +8,6 @@ import {
   type TensorProto,
   tensorDims,
 } from '@open-autoglm/onnx';
-import { SeededRandom } from './SeededRandom.js';
 
 /** How one initializer was re-initialized. */
 export interface ReinitializedTensor {

@@ -1,12 +1,10 @@
-import { UnsupportedOperationError } from '@open-autoglm/core';
+import { NopPruner, RandomSampler, UnsupportedOperationError } from '@open-autoglm/core';
 import type { Study } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
 import { createSampler } from '../BayesStrategy.js';
-import { NopPruner } from '../pruners/NopPruner.js';
 import { searchBayesOptionsSchema } from '../searchBayesOptions.js';
-import { RandomSampler } from '../samplers/RandomSampler.js';
-import { createStudy } from '../study/createStudy.js';
 import { GPSampler } from './GPSampler.js';
+import { createStudy } from '../createStudy.js';
 
 function branin(x1: number, x2: number): number {
   const b = 5.1 / (4 * Math.PI * Math.PI);

@@ -1,8 +1,6 @@
-import { UnsupportedOperationError } from '@open-autoglm/core';
+import { RandomSampler, SeededRandom, UnsupportedOperationError } from '@open-autoglm/core';
 import type { FrozenTrial, ParameterDistribution, ParameterValue, RelativeSearchSpace, Sampler, Study, TrialParams } from '@open-autoglm/core';
-import { SeededRandom } from '../math/SeededRandom.js';
 import { intersectionSearchSpace } from '../samplers/intersectionSearchSpace.js';
-import { RandomSampler } from '../samplers/RandomSampler.js';
 import { fitKernelParams } from './fitKernelParams.js';
 import type { GaussianProcess, KernelParams } from './GaussianProcess.js';
 import { LogEiAcquisition } from './LogEiAcquisition.js';
@@ -48,7 +46,7 @@ export class GPSampler implements Sampler {
   private cachedConstraintParams: (KernelParams | undefined)[] = [];
 
   constructor(options: GPSamplerOptions = {}) {
-    this.random = new SeededRandom(options.seed);
+    this.random = options.seed === undefined ? SeededRandom.fromEntropy() : new SeededRandom(options.seed);
     this.startupTrials = options.startupTrials ?? 10;
     this.deterministicObjective = options.deterministicObjective ?? false;
     this.independentSampler = options.independentSampler ?? new RandomSampler(options.seed === undefined ? {} : { seed: options.seed });
@@ -116,7 +114,7 @@ export class GPSampler implements Sampler {
     // The best feasible trial seeds one local search; with none feasible there is none (Optuna).
     const optimum = optimizeAcquisition(acquisition, space, {
       inverseSquaredLengthscales: objectiveGp.params.inverseSquaredLengthscales,
-      random: () => this.random.uniform(),
+      random: () => this.random.nextFloat(),
       warmStarts: bestIndex >= 0 ? [x.slice(bestIndex * dim, (bestIndex + 1) * dim)] : [],
       preliminarySamples: this.preliminarySamples,
       localSearches: this.localSearches,

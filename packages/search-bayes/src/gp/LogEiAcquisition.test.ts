@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../math/SeededRandom.js';
+import { SeededRandom } from '@open-autoglm/core';
 import { GaussianProcess } from './GaussianProcess.js';
 import { LogEiAcquisition } from './LogEiAcquisition.js';
 
 function trainingData(random: SeededRandom, n: number, isCategorical: boolean[]): { x: Float64Array; y: Float64Array; isCategorical: boolean[] } {
   const dim = isCategorical.length;
   const x = new Float64Array(n * dim);
-  for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) x[i * dim + k] = isCategorical[k] === true ? random.integer(3) : random.uniform();
+  for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) x[i * dim + k] = isCategorical[k] === true ? random.nextInt(3) : random.nextFloat();
   const y = Float64Array.from({ length: n }, (_, i) => Math.sin(5 * (x[i * dim] as number)) + Math.cos(3 * (x[i * dim + 1] as number)) + 0.2 * (x[i * dim + dim - 1] as number));
   return { x, y, isCategorical };
 }
@@ -26,7 +26,7 @@ describe('LogEiAcquisition', () => {
     ];
     for (const acquisition of acquisitions) {
       for (let trial = 0; trial < 5; trial++) {
-        const x = Float64Array.from([random.uniform(), random.uniform(), random.integer(3)]);
+        const x = Float64Array.from([random.nextFloat(), random.nextFloat(), random.nextInt(3)]);
         const gradient = new Float64Array(3);
         const value = acquisition.valueAndGradient(x, gradient);
         expect(value).toBeCloseTo(acquisition.value(x), 12);

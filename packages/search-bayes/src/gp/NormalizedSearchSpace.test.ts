@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../math/SeededRandom.js';
+import { SeededRandom } from '@open-autoglm/core';
 import { NormalizedSearchSpace } from './NormalizedSearchSpace.js';
 
 const space = new NormalizedSearchSpace({
@@ -43,7 +43,7 @@ describe('NormalizedSearchSpace', () => {
   it('should list grids in normalized coordinates and sample onto them', () => {
     expect(Array.from(space.gridOf(2))).toEqual([0.125, 0.375, 0.625, 0.875]);
     expect(Array.from(space.gridOf(4))).toEqual([0, 1, 2]);
-    const samples = space.sample(64, (() => { const r = new SeededRandom(1); return () => r.uniform(); })());
+    const samples = space.sample(64, (() => { const r = new SeededRandom(1); return () => r.nextFloat(); })());
     const grids = space.discreteIndices.map((i) => Array.from(space.gridOf(i)));
     for (let p = 0; p < 64; p++) {
       space.discreteIndices.forEach((index, j) => {

@@ -1,5 +1,4 @@
-import type { ParameterDistribution, ParameterValue, TrialParams } from '@open-autoglm/core';
-import { roundToGrid } from '../study/distributions.js';
+import { roundToGrid, type ParameterDistribution, type ParameterValue, type TrialParams } from '@open-autoglm/core';
 import { scrambledHalton } from './scrambledHalton.js';
 import type { UniformRandom } from './scrambledHalton.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../math/SeededRandom.js';
+import { SeededRandom } from '@open-autoglm/core';
 import { cholesky } from './cholesky.js';
 import { fitKernelParams, negativeLogPosterior } from './fitKernelParams.js';
 import { kernelMatrix } from './GaussianProcess.js';
@@ -10,9 +10,9 @@ describe('negativeLogPosterior', () => {
     const n = 14;
     const x = new Float64Array(n * 3);
     for (let i = 0; i < n; i++) {
-      x[i * 3] = random.uniform();
-      x[i * 3 + 1] = random.uniform();
-      x[i * 3 + 2] = random.integer(3);
+      x[i * 3] = random.nextFloat();
+      x[i * 3 + 1] = random.nextFloat();
+      x[i * 3 + 2] = random.nextInt(3);
     }
     const y = Float64Array.from({ length: n }, (_, i) => Math.sin(6 * (x[i * 3] as number)) - 0.4 * (x[i * 3 + 2] as number));
     const data = { x, y, isCategorical: [false, false, true] };
@@ -40,12 +40,12 @@ describe('fitKernelParams', () => {
     // One sample of a GP with lengthscales 0.2 and 1 (ils 25 and 1), scale 1, noise 1e-4.
     const random = new SeededRandom(7);
     const n = 80;
-    const x = new Float64Array(n * 2).map(() => random.uniform());
+    const x = new Float64Array(n * 2).map(() => random.nextFloat());
     const truth = { inverseSquaredLengthscales: Float64Array.from([25, 1]), kernelScale: 1, noiseVar: 1e-4 };
     const c = kernelMatrix({ x, y: new Float64Array(n), isCategorical: [false, false] }, truth);
     for (let i = 0; i < n; i++) c[i * n + i] = (c[i * n + i] as number) + truth.noiseVar;
     const l = cholesky(c, n) as Float64Array;
-    const z = Float64Array.from({ length: n }, () => random.normal());
+    const z = Float64Array.from({ length: n }, () => random.nextNormal());
     const y = new Float64Array(n);
     for (let i = 0; i < n; i++) for (let k = 0; k <= i; k++) y[i] = (y[i] as number) + (l[i * n + k] as number) * (z[k] as number);
 
@@ -60,7 +60,7 @@ describe('fitKernelParams', () => {
 
   it('should give the same fit from a warm start at the previous optimum', () => {
     const random = new SeededRandom(8);
-    const x = new Float64Array(30).map(() => random.uniform());
+    const x = new Float64Array(30).map(() => random.nextFloat());
     const y = Float64Array.from(x, (v) => Math.cos(7 * v));
     const data = { x, y, isCategorical: [false] };
     const cold = fitKernelParams(data);

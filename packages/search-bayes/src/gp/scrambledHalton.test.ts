@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../math/SeededRandom.js';
+import { SeededRandom } from '@open-autoglm/core';
 import { scrambledHalton } from './scrambledHalton.js';
 
 function uniform(seed: number): () => number {
   const random = new SeededRandom(seed);
-  return () => random.uniform();
+  return () => random.nextFloat();
 }
 
 describe('scrambledHalton', () => {

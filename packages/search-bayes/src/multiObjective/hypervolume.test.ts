@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../math/SeededRandom.js';
+import { dominates, nonDominationRanks, paretoFrontIndices, SeededRandom } from '@open-autoglm/core';
 import { hypervolume } from './hypervolume.js';
-import { dominates, nonDominationRanks, paretoFrontIndices } from './paretoFront.js';
 import { solveHssp } from './solveHssp.js';
 
 // The exact volume of a union of boxes [p, reference] by inclusion-exclusion (exponential, tiny sets only).
@@ -28,7 +27,7 @@ describe('hypervolume', () => {
     const random = new SeededRandom(9);
     for (const dimensions of [3, 4]) {
       for (let repeat = 0; repeat < 5; repeat++) {
-        const points = Array.from({ length: 7 }, () => Array.from({ length: dimensions }, () => random.uniform()));
+        const points = Array.from({ length: 7 }, () => Array.from({ length: dimensions }, () => random.nextFloat()));
         const reference = new Array<number>(dimensions).fill(1.1);
         expect(hypervolume(points, reference)).toBeCloseTo(inclusionExclusion(points, reference), 12);
       }

@@ -1,4 +1,4 @@
-import { paretoFrontIndices } from './paretoFront.js';
+import { paretoFrontIndices } from '@open-autoglm/core';
 
 /**
  * The hypervolume (Lebesgue measure) dominated by `points` and bounded by `reference`, every

@@ -1,8 +1,7 @@
-import { ConfigError, type Study, type StudyDirection, type TrialPruner } from '@open-autoglm/core';
+import { ConfigError, RandomSampler, type Study, type StudyDirection, type TrialPruner } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
-import { RandomSampler } from '../samplers/RandomSampler.js';
-import { createStudy } from '../study/createStudy.js';
 import { MedianPruner, percentile } from './MedianPruner.js';
+import { createStudy } from '../createStudy.js';
 
 // Three finished learning curves (loss by epoch).
 const curves = [

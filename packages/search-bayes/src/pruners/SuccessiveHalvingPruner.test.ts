@@ -1,8 +1,7 @@
-import { ConfigError, type Study } from '@open-autoglm/core';
+import { ConfigError, RandomSampler, type Study } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
-import { RandomSampler } from '../samplers/RandomSampler.js';
-import { createStudy } from '../study/createStudy.js';
 import { SuccessiveHalvingPruner, completedRungKey } from './SuccessiveHalvingPruner.js';
+import { createStudy } from '../createStudy.js';
 
 function report(study: Study, values: number[]): { pruned: boolean; rungs: Record<string, unknown> } {
   const trial = study.ask();

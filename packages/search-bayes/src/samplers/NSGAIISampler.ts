@@ -1,20 +1,5 @@
-import {
-  ConfigError,
-  isValueInDistribution,
-  type FrozenTrial,
-  type ParameterDistribution,
-  type ParameterValue,
-  type RelativeSearchSpace,
-  type Sampler,
-  type Study,
-  type StudyDirection,
-  type TrialParams,
-} from '@open-autoglm/core';
-import { SeededRandom } from '../math/SeededRandom.js';
-import { dominates } from '../multiObjective/paretoFront.js';
-import { roundToGrid } from '../study/distributions.js';
+import { ConfigError, dominates, isValueInDistribution, roundToGrid, sampleUniform, SeededRandom, type FrozenTrial, type ParameterDistribution, type ParameterValue, type RelativeSearchSpace, type Sampler, type Study, type StudyDirection, type TrialParams } from '@open-autoglm/core';
 import { intersectionSearchSpace } from './intersectionSearchSpace.js';
-import { sampleUniform } from './RandomSampler.js';
 
 export interface NSGAIISamplerOptions {
   readonly seed?: number;
@@ -55,7 +40,7 @@ export class NSGAIISampler implements Sampler {
   private readonly sbxEta: number | undefined;
 
   constructor(options: NSGAIISamplerOptions = {}) {
-    const random = new SeededRandom(options.seed);
+    const random = options.seed === undefined ? SeededRandom.fromEntropy() : new SeededRandom(options.seed);
     this.random = random.fork();
     this.independentRandom = random.fork();
     this.populationSize = options.populationSize ?? 50;
@@ -85,17 +70,17 @@ export class NSGAIISampler implements Sampler {
     if (parentGeneration < 0 || Object.keys(searchSpace).length === 0) return {};
     const dominance = this.dominance(study);
     let child: Record<string, ParameterValue>;
-    if (this.random.uniform() < this.crossoverProb) {
+    if (this.random.nextFloat() < this.crossoverProb) {
       child = this.crossoverChild(study, parents, searchSpace, dominance);
     } else {
-      const parent = parents[this.random.integer(parents.length)] as FrozenTrial;
+      const parent = parents[this.random.nextInt(parents.length)] as FrozenTrial;
       child = Object.fromEntries(Object.keys(searchSpace).map((name) => [name, parent.params[name] as ParameterValue]));
     }
     const names = Object.keys(child);
     const mutationProb = this.mutationProb ?? 1 / Math.max(1, names.length);
     const params: Record<string, ParameterValue> = {};
     // A parameter left out is resampled at random by sampleIndependent: that is the mutation.
-    for (const name of names) if (this.random.uniform() >= mutationProb) params[name] = child[name] as ParameterValue;
+    for (const name of names) if (this.random.nextFloat() >= mutationProb) params[name] = child[name] as ParameterValue;
     return params;
   }
 
@@ -163,7 +148,7 @@ export class NSGAIISampler implements Sampler {
         const a = first.params[name] as ParameterValue;
         const b = second.params[name] as ParameterValue;
         if (distribution.kind === 'categorical' || this.crossover === 'uniform') {
-          child[name] = this.random.uniform() >= this.swappingProb ? b : a;
+          child[name] = this.random.nextFloat() >= this.swappingProb ? b : a;
         } else {
           child[name] = this.sbx(distribution, a as number, b as number, sbxEta);
         }
@@ -177,8 +162,8 @@ export class NSGAIISampler implements Sampler {
   }
 
   private tournament(population: readonly FrozenTrial[], dominance: (a: FrozenTrial, b: FrozenTrial) => boolean): FrozenTrial {
-    const a = population[this.random.integer(population.length)] as FrozenTrial;
-    const b = population[this.random.integer(population.length)] as FrozenTrial;
+    const a = population[this.random.nextInt(population.length)] as FrozenTrial;
+    const b = population[this.random.nextInt(population.length)] as FrozenTrial;
     return dominance(a, b) ? a : b;
   }
 
@@ -195,14 +180,14 @@ export class NSGAIISampler implements Sampler {
     const diff = Math.max(xMax - xMin, 1e-10);
     const betaQ = (beta: number): number => {
       const alpha = 2 - beta ** -(eta + 1);
-      const u = this.random.uniform();
+      const u = this.random.nextFloat();
       return u > 1 / alpha ? (1 / (2 - u * alpha)) ** (1 / (eta + 1)) : (u * alpha) ** (1 / (eta + 1));
     };
     const c1 = 0.5 * (xMin + xMax - betaQ(1 + (2 * (xMin - lower)) / diff) * diff);
     const c2 = 0.5 * (xMin + xMax + betaQ(1 + (2 * (upper - xMax)) / diff) * diff);
     let value: number;
-    if (this.random.uniform() < 0.5) value = this.random.uniform() < 0.5 ? c1 : c2;
-    else value = this.random.uniform() < 0.5 ? x1 : x2;
+    if (this.random.nextFloat() < 0.5) value = this.random.nextFloat() < 0.5 ? c1 : c2;
+    else value = this.random.nextFloat() < 0.5 ? x1 : x2;
     if (log) value = Math.exp(value);
     if (distribution.kind === 'float' && distribution.step === undefined) return value;
     return roundToGrid(distribution, value);

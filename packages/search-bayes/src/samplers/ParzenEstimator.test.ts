@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../math/SeededRandom.js';
+import { SeededRandom } from '@open-autoglm/core';
 import { ParzenEstimator, type ParzenEstimatorParameters } from './ParzenEstimator.js';
 import { defaultWeights } from './TPESampler.js';
 

@@ -1,5 +1,4 @@
-import type { ParameterDistribution, RelativeSearchSpace } from '@open-autoglm/core';
-import type { SeededRandom } from '../math/SeededRandom.js';
+import type { ParameterDistribution, RelativeSearchSpace, SeededRandom } from '@open-autoglm/core';
 import { logGaussMass, truncatedNormalQuantile } from '../math/truncatedNormal.js';
 
 /** How TPE builds its Parzen estimators (Optuna's defaults in brackets). */
@@ -102,18 +101,18 @@ export class ParzenEstimator {
   /** `size` joint samples (component first, then each parameter from that component), internal representation. */
   sample(random: SeededRandom, size: number): Record<string, Float64Array> {
     const active = new Int32Array(size);
-    for (let s = 0; s < size; s++) active[s] = random.weightedIndex(this.componentWeights);
+    for (let s = 0; s < size; s++) active[s] = random.nextWeightedIndex(this.componentWeights);
     const samples: Record<string, Float64Array> = {};
     for (const [name, kernels] of this.kernels) {
       const out = new Float64Array(size);
       for (let s = 0; s < size; s++) {
         const component = active[s] ?? 0;
         if (kernels.kind === 'categorical') {
-          out[s] = random.weightedIndex(kernels.probabilities[component] ?? []);
+          out[s] = random.nextWeightedIndex(kernels.probabilities[component] ?? []);
         } else {
           const mu = kernels.mus[component] ?? 0;
           const sigma = kernels.sigmas[component] ?? 1;
-          const z = truncatedNormalQuantile(random.uniform(), (kernels.low - mu) / sigma, (kernels.high - mu) / sigma);
+          const z = truncatedNormalQuantile(random.nextFloat(), (kernels.low - mu) / sigma, (kernels.high - mu) / sigma);
           out[s] = fromKernelSpace(kernels, mu + sigma * z);
         }
       }

@@ -1,11 +1,9 @@
-import { isValueInDistribution, type Sampler, type Study } from '@open-autoglm/core';
+import { isValueInDistribution, NopPruner, RandomSampler, type Sampler, type Study } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
-import { NopPruner } from '../pruners/NopPruner.js';
-import { createStudy } from '../study/createStudy.js';
 // The benchmark's own problem definitions, so tests and `npm run bench:search` score the same functions.
 import { branin, hartmann6 } from '../../../../bench/problems/singleObjectiveProblems.js';
-import { RandomSampler } from './RandomSampler.js';
 import { TPESampler, defaultGamma, defaultWeights, splitObservations } from './TPESampler.js';
+import { createStudy } from '../createStudy.js';
 
 async function minimizeBranin(sampler: Sampler, trials: number): Promise<Study> {
   const study = createStudy({ directions: ['minimize'], sampler, pruner: new NopPruner() });

@@ -1,12 +1,8 @@
-import type { FrozenTrial, ParameterDistribution, ParameterValue, RelativeSearchSpace, Sampler, Study, TrialParams, TrialState } from '@open-autoglm/core';
-import { SeededRandom } from '../math/SeededRandom.js';
+import { nonDominationRanks, sampleUniform, SeededRandom, toExternalRepr, toInternalRepr, type FrozenTrial, type ParameterDistribution, type ParameterValue, type RelativeSearchSpace, type Sampler, type Study, type TrialParams, type TrialState } from '@open-autoglm/core';
 import { hypervolume } from '../multiObjective/hypervolume.js';
-import { nonDominationRanks } from '../multiObjective/paretoFront.js';
 import { solveHssp } from '../multiObjective/solveHssp.js';
-import { toExternalRepr, toInternalRepr } from '../study/distributions.js';
 import { intersectionSearchSpace } from './intersectionSearchSpace.js';
 import { ParzenEstimator, type ParzenEstimatorParameters } from './ParzenEstimator.js';
-import { sampleUniform } from './RandomSampler.js';
 
 /** Optuna's default gamma: the best 10% of trials (rounded up), at most 25, form the "good" group. */
 export function defaultGamma(n: number): number {
@@ -76,7 +72,7 @@ export class TPESampler implements Sampler {
   private readonly parzenParameters: ParzenEstimatorParameters;
 
   constructor(options: TPESamplerOptions = {}) {
-    const random = new SeededRandom(options.seed);
+    const random = options.seed === undefined ? SeededRandom.fromEntropy() : new SeededRandom(options.seed);
     this.random = random.fork();
     this.startupRandom = random.fork();
     this.startupTrials = options.startupTrials ?? 10;

@@ -1,5 +1,4 @@
-import type { FrozenTrial, ParameterDistribution, RelativeSearchSpace } from '@open-autoglm/core';
-import { isSingleDistribution, sameDistribution } from '../study/distributions.js';
+import { isSingleDistribution, sameDistribution, type FrozenTrial, type ParameterDistribution, type RelativeSearchSpace } from '@open-autoglm/core';
 
 /**
  * The parameters every given trial has, with the same distribution in all of them, minus those

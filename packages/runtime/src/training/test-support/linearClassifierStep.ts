@@ -1,4 +1,5 @@
 import { create } from '@bufbuild/protobuf';
+import { SeededRandom } from '@open-autoglm/core';
 import {
   arrayToTensor,
   DataType,
@@ -10,7 +11,6 @@ import {
   TRAINING_STEP_METADATA_KEY,
   type TrainingStepSignature,
 } from '@open-autoglm/onnx';
-import { SeededRandom } from '../SeededRandom.js';
 
 /**
  * A linear softmax classifier, logits = (x - center) W^T + b, with its training step written by

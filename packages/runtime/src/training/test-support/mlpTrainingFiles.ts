@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
+import { SeededRandom } from '@open-autoglm/core';
 import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
 import { writeNpy } from '../../npy.js';
-import { SeededRandom } from '../SeededRandom.js';
 
 /** Paths of a small training problem written to a folder. */
 export interface MlpTrainingFiles {

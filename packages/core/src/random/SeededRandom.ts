@@ -1,4 +1,5 @@
-import { ConfigError } from '@open-autoglm/core';
+import { getRandomValues } from 'node:crypto';
+import { ConfigError } from '../errors/errors.js';
 
 /** The four 32-bit words of a `SeededRandom`'s state, for checkpoints. */
 export type SeededRandomState = readonly [number, number, number, number];
@@ -13,7 +14,8 @@ const GOLDEN_GAMMA = 0x9e3779b9;
  * recommend, so nearby seeds give unrelated streams. Not for cryptography.
  *
  * The whole state is four integers (`state`), so a training run can save it in a checkpoint
- * and continue the exact same stream after a restart.
+ * and continue the exact same stream after a restart. One implementation serves the training
+ * engine (shuffling, initialization) and the search samplers, so a seed means the same everywhere.
  */
 export class SeededRandom {
   private readonly words: Uint32Array;
@@ -46,6 +48,13 @@ export class SeededRandom {
     return random;
   }
 
+  /** An unseeded generator (state from the OS's entropy): for runs the user did not ask to reproduce. */
+  static fromEntropy(): SeededRandom {
+    const words = getRandomValues(new Uint32Array(4));
+    if (words.every((w) => w === 0)) words[0] = 1;
+    return SeededRandom.fromState([words[0] as number, words[1] as number, words[2] as number, words[3] as number]);
+  }
+
   /** The current state; `SeededRandom.fromState(r.state)` continues exactly where `r` is. */
   get state(): SeededRandomState {
     return [this.words[0] as number, this.words[1] as number, this.words[2] as number, this.words[3] as number];
@@ -74,6 +83,11 @@ export class SeededRandom {
     return (high * 67_108_864 + low) / 9_007_199_254_740_992;
   }
 
+  /** A double uniform in [low, high). */
+  nextFloatIn(low: number, high: number): number {
+    return low + (high - low) * this.nextFloat();
+  }
+
   /** An integer uniform in [0, bound), without modulo bias (rejection sampling). */
   nextInt(bound: number): number {
     if (!Number.isInteger(bound) || bound < 1 || bound > 0x1_0000_0000) {
@@ -92,6 +106,31 @@ export class SeededRandom {
     const u1 = 1 - this.nextFloat(); // in (0, 1], so the logarithm is finite
     const u2 = this.nextFloat();
     return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+
+  /**
+   * An index drawn with probability proportional to `weights` (non-negative, not all zero): one
+   * uniform draw against the running sum.
+   */
+  nextWeightedIndex(weights: ArrayLike<number>): number {
+    let total = 0;
+    for (let i = 0; i < weights.length; i++) total += weights[i] ?? 0;
+    if (!(total > 0) || !Number.isFinite(total)) {
+      throw new ConfigError(`nextWeightedIndex needs non-negative, finite weights that are not all zero, got a total of ${total}.`);
+    }
+    let threshold = this.nextFloat() * total;
+    for (let i = 0; i < weights.length; i++) {
+      threshold -= weights[i] ?? 0;
+      if (threshold < 0) return i;
+    }
+    // Rounding can leave a sliver past the last weight: return the last positive one.
+    for (let i = weights.length - 1; i >= 0; i--) if ((weights[i] ?? 0) > 0) return i;
+    return weights.length - 1;
+  }
+
+  /** A new generator seeded from this one's next draw: an independent stream for a sub-task. */
+  fork(): SeededRandom {
+    return new SeededRandom(this.nextUint32());
   }
 
   /** A uniformly random permutation of 0..n-1 (Fisher-Yates, drawing n-1 integers). */

@@ -1,4 +1,4 @@
-import type { TrialPruner } from '@open-autoglm/core';
+import type { TrialPruner } from '../contracts/TrialPruner.js';
 
 /** Never prunes (Optuna's `NopPruner`). */
 export class NopPruner implements TrialPruner {

@@ -1,18 +1,9 @@
-import {
-  ConfigError,
-  constraintsSystemAttrKey,
-  isFinishedTrialState,
-  isValueInDistribution,
-  type CategoricalChoice,
-  type FrozenTrial,
-  type JsonValue,
-  type ParameterDistribution,
-  type ParameterValue,
-  type RelativeSearchSpace,
-  type SuggestNumberOptions,
-  type Trial,
-  type TrialParams,
-} from '@open-autoglm/core';
+import { constraintsSystemAttrKey, isFinishedTrialState, type FrozenTrial } from '../contracts/FrozenTrial.js';
+import type { JsonValue } from '../contracts/JsonValue.js';
+import type { RelativeSearchSpace } from '../contracts/Sampler.js';
+import { isValueInDistribution, type CategoricalChoice, type ParameterDistribution, type ParameterValue, type TrialParams } from '../contracts/SearchSpace.js';
+import type { SuggestNumberOptions, Trial } from '../contracts/Study.js';
+import { ConfigError } from '../errors/errors.js';
 import { checkDistribution, sameDistribution } from './distributions.js';
 import type { SearchStudy } from './SearchStudy.js';
 

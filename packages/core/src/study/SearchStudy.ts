@@ -1,26 +1,15 @@
-import {
-  ConfigError,
-  constraintsSystemAttrKey,
-  isFinishedTrialState,
-  isTrialPruned,
-  type FrozenTrial,
-  type JsonValue,
-  type OptimizeOptions,
-  type ParameterDistribution,
-  type Sampler,
-  type Study,
-  type StudyDirection,
-  type StudyObjective,
-  type StudyStorage,
-  type TellResult,
-  type Trial,
-  type TrialParams,
-  type TrialPruner,
-  type TrialState,
-} from '@open-autoglm/core';
-import { paretoFrontIndices } from '../multiObjective/paretoFront.js';
+import { constraintsSystemAttrKey, isFinishedTrialState, type FrozenTrial, type TrialState } from '../contracts/FrozenTrial.js';
+import type { JsonValue } from '../contracts/JsonValue.js';
+import type { Sampler } from '../contracts/Sampler.js';
+import type { ParameterDistribution, TrialParams } from '../contracts/SearchSpace.js';
+import type { OptimizeOptions, Study, StudyDirection, StudyObjective, TellResult, Trial } from '../contracts/Study.js';
+import type { StudyStorage } from '../contracts/StudyStorage.js';
+import { isTrialPruned } from '../contracts/TrialPruned.js';
+import type { TrialPruner } from '../contracts/TrialPruner.js';
+import { ConfigError } from '../errors/errors.js';
 import { ActiveTrial, fixedParamsSystemAttrKey } from './ActiveTrial.js';
 import { compatibleDistributions } from './distributions.js';
+import { paretoFrontIndices } from './paretoFront.js';
 
 /** Computes a finished trial's constraint values (Optuna's `constraints_func`): feasible when all <= 0. */
 export type ConstraintsFunction = (trial: FrozenTrial) => readonly number[];

@@ -1,18 +1,9 @@
-import {
-  ConfigError,
-  StudyStorageError,
-  constraintsFromSystemAttrs,
-  isFinishedTrialState,
-  type FrozenTrial,
-  type JsonValue,
-  type ParameterDistribution,
-  type ParameterValue,
-  type StoredStudy,
-  type StudyDirection,
-  type StudyStorage,
-  type TrialState,
-  type TrialTemplate,
-} from '@open-autoglm/core';
+import { constraintsFromSystemAttrs, isFinishedTrialState, type FrozenTrial, type TrialState } from '../contracts/FrozenTrial.js';
+import type { JsonValue } from '../contracts/JsonValue.js';
+import type { ParameterDistribution, ParameterValue } from '../contracts/SearchSpace.js';
+import type { StudyDirection } from '../contracts/Study.js';
+import type { StoredStudy, StudyStorage, TrialTemplate } from '../contracts/StudyStorage.js';
+import { ConfigError, StudyStorageError } from '../errors/errors.js';
 
 interface StudyRecord {
   studyId: number;

@@ -81,4 +81,36 @@ describe('SeededRandom', () => {
     expect(() => SeededRandom.fromState([1, 2, 3, -1])).toThrow(/unsigned 32-bit/);
     expect(() => new SeededRandom(1).nextInt(0)).toThrow(/bound/);
   });
+
+  it('should draw weighted indices with the weights\' frequencies and never a zero weight', () => {
+    const random = new SeededRandom(5);
+    const n = 40_000;
+    const counts = [0, 0, 0];
+    for (let i = 0; i < n; i++) counts[random.nextWeightedIndex([1, 0, 3])]! += 1;
+    expect(counts[1]).toBe(0);
+    // Binomial(n, 1/4): sd ~ 87; allow 5 sigma.
+    expect(Math.abs(counts[0]! - n / 4)).toBeLessThan(435);
+    expect(() => random.nextWeightedIndex([0, 0])).toThrow(/not all zero/);
+  });
+
+  it('should draw floats in [low, high) and fork independent, reproducible streams', () => {
+    const random = new SeededRandom(11);
+    for (let i = 0; i < 1000; i++) {
+      const x = random.nextFloatIn(-3, 5);
+      expect(x >= -3 && x < 5).toBe(true);
+    }
+    const a = new SeededRandom(1).fork();
+    const b = new SeededRandom(1).fork();
+    const parent = new SeededRandom(1);
+    parent.fork();
+    const draws = (r: SeededRandom): number[] => Array.from({ length: 4 }, () => r.nextUint32());
+    const forked = draws(a);
+    expect(forked).toEqual(draws(b));
+    expect(forked).not.toEqual(draws(parent));
+  });
+
+  it('should give unseeded generators different streams', () => {
+    const draws = (r: SeededRandom): number[] => Array.from({ length: 4 }, () => r.nextUint32());
+    expect(draws(SeededRandom.fromEntropy())).not.toEqual(draws(SeededRandom.fromEntropy()));
+  });
 });

@@ -1,14 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError, type CreateStudyOptions, type Sampler, type Study, type StudyDirection, type StudyStorage, type TrialPruner } from '@open-autoglm/core';
-import { MedianPruner } from '../pruners/MedianPruner.js';
-import { TPESampler } from '../samplers/TPESampler.js';
-import { InMemoryStorage } from '../storage/InMemoryStorage.js';
+import type { Sampler } from '../contracts/Sampler.js';
+import type { CreateStudyOptions, Study, StudyDirection } from '../contracts/Study.js';
+import type { StudyStorage } from '../contracts/StudyStorage.js';
+import type { TrialPruner } from '../contracts/TrialPruner.js';
+import { ConfigError } from '../errors/errors.js';
+import { InMemoryStorage } from './InMemoryStorage.js';
+import { NopPruner } from './NopPruner.js';
 import { SearchStudy, type ConstraintsFunction } from './SearchStudy.js';
 
+/**
+ * How a study samples and prunes. The sampler is the strategy plugin's own (core has no default
+ * model-based sampler); `@open-autoglm/search-bayes`'s `createStudy` defaults it to TPE.
+ */
 export interface SearchStudyOptions {
-  /** Proposes the parameters [a TPESampler, unseeded]. */
-  readonly sampler?: Sampler;
-  /** Stops unpromising trials on `trial.shouldPrune()` [a MedianPruner]. */
+  /** Proposes the parameters. */
+  readonly sampler: Sampler;
+  /** Stops unpromising trials on `trial.shouldPrune()` [a NopPruner: never]. */
   readonly pruner?: TrialPruner;
   /**
    * Computes each complete or pruned trial's constraint values when it is told, unless the
@@ -74,8 +81,8 @@ function newStudy(storage: StudyStorage, studyId: number, studyName: string, dir
     studyId,
     studyName,
     directions,
-    options.sampler ?? new TPESampler(),
-    options.pruner ?? new MedianPruner(),
+    options.sampler,
+    options.pruner ?? new NopPruner(),
     options.constraintsFunction,
   );
 }

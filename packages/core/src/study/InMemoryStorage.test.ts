@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { runStudyStorageConformance } from '@open-autoglm/core/testing';
+import { runStudyStorageConformance } from '../testing/runStudyStorageConformance.js';
 import { InMemoryStorage } from './InMemoryStorage.js';
 
 describe('InMemoryStorage', () => {

@@ -1,10 +1,5 @@
-import {
-  ConfigError,
-  parameterDistributionSchema,
-  type CategoricalChoice,
-  type ParameterDistribution,
-  type ParameterValue,
-} from '@open-autoglm/core';
+import { parameterDistributionSchema, type CategoricalChoice, type ParameterDistribution, type ParameterValue } from '../contracts/SearchSpace.js';
+import { ConfigError } from '../errors/errors.js';
 
 /**
  * Facts about parameter distributions the study and the samplers share: validation with one

@@ -1,8 +1,10 @@
-import { ConfigError, TrialPruned, type FrozenTrial } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
-import { NopPruner } from '../pruners/NopPruner.js';
-import { RandomSampler } from '../samplers/RandomSampler.js';
-import { InMemoryStorage } from '../storage/InMemoryStorage.js';
+import type { FrozenTrial } from '../contracts/FrozenTrial.js';
+import { TrialPruned } from '../contracts/TrialPruned.js';
+import { ConfigError } from '../errors/errors.js';
+import { InMemoryStorage } from './InMemoryStorage.js';
+import { NopPruner } from './NopPruner.js';
+import { RandomSampler } from './RandomSampler.js';
 import { createStudy, loadStudy } from './createStudy.js';
 
 const randomStudy = (directions: ('minimize' | 'maximize')[] = ['minimize'], seed = 0) =>
@@ -77,8 +79,8 @@ describe('SearchStudy', () => {
     expect(() => study.tell(trial, [1, 2])).toThrow(/already told \(failed\)/);
     expect(() => study.tell(42, [1, 2])).toThrow(/no trial number 42/);
     expect(() => study.bestTrial).toThrow(/2 objectives.*bestTrials/);
-    expect(() => createStudy({ directions: [] })).toThrow(ConfigError);
-    expect(() => createStudy({ directions: ['down' as 'minimize'] })).toThrow(/unknown direction "down"/);
+    expect(() => createStudy({ directions: [], sampler: new RandomSampler() })).toThrow(ConfigError);
+    expect(() => createStudy({ directions: ['down' as 'minimize'], sampler: new RandomSampler() })).toThrow(/unknown direction "down"/);
     expect(() => randomStudy().bestTrial).toThrow(/no complete feasible trial yet/);
     const other = randomStudy();
     expect(() => other.tell(study.ask(), [1, 2])).toThrow(/belongs to another study/);
@@ -183,12 +185,12 @@ describe('SearchStudy', () => {
     const first = createStudy({ directions: ['minimize'], storage, studyName: 'resnet8', sampler: new RandomSampler({ seed: 3 }) });
     await first.optimize((trial) => trial.suggestFloat('x', 0, 1), { trials: 4 });
     first.setUserAttr('model', 'resnet8.onnx');
-    expect(() => createStudy({ directions: ['minimize'], storage, studyName: 'resnet8' })).toThrow(/already exists.*loadIfExists/);
-    expect(() => createStudy({ directions: ['maximize'], storage, studyName: 'resnet8', loadIfExists: true })).toThrow(/was created with directions \[minimize\]/);
+    expect(() => createStudy({ directions: ['minimize'], storage, studyName: 'resnet8', sampler: new RandomSampler() })).toThrow(/already exists.*loadIfExists/);
+    expect(() => createStudy({ directions: ['maximize'], storage, studyName: 'resnet8', loadIfExists: true, sampler: new RandomSampler() })).toThrow(/was created with directions \[minimize\]/);
     const resumed = createStudy({ directions: ['minimize'], storage, studyName: 'resnet8', loadIfExists: true, sampler: new RandomSampler({ seed: 4 }) });
     await resumed.optimize((trial) => trial.suggestFloat('x', 0, 1), { trials: 2 });
     expect(resumed.trials.map((trial) => trial.number)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(loadStudy({ storage, studyName: 'resnet8' }).userAttrs).toEqual({ model: 'resnet8.onnx' });
-    expect(() => loadStudy({ storage, studyName: 'resnet9' })).toThrow(/No study named "resnet9".*"resnet8"/);
+    expect(loadStudy({ storage, studyName: 'resnet8', sampler: new RandomSampler() }).userAttrs).toEqual({ model: 'resnet8.onnx' });
+    expect(() => loadStudy({ storage, studyName: 'resnet9', sampler: new RandomSampler() })).toThrow(/No study named "resnet9".*"resnet8"/);
   });
 });
