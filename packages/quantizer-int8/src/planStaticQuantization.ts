@@ -1,0 +1,215 @@
+import { DataType, getIntAttribute, getFloatAttribute, inferShapes, type NodeProto, type OnnxModel } from '@open-autoglm/onnx';
+
+/** Ops quantized with their own integer kernel in ORT (QLinearConv, QGemm, QLinearAdd, ...). */
+export const COMPUTE_OPS: ReadonlySet<string> = new Set([
+  'Conv',
+  'ConvTranspose',
+  'Gemm',
+  'MatMul',
+  'Add',
+  'Mul',
+  'Concat',
+  'GlobalAveragePool',
+  'AveragePool',
+]);
+
+/**
+ * Ops that only move or select values: their output reuses their input's scale and zero point,
+ * so ORT drops the Q/DQ pair around them and runs them on the integers directly.
+ */
+export const PASS_THROUGH_OPS: ReadonlySet<string> = new Set([
+  'MaxPool',
+  'Reshape',
+  'Transpose',
+  'Flatten',
+  'Squeeze',
+  'Unsqueeze',
+  'Resize',
+  'Gather',
+]);
+
+/** Why a node that could have been quantized stays float. */
+export interface FloatNode {
+  readonly node: string;
+  readonly opType: string;
+  readonly reason: string;
+}
+
+/** A weight to store as int8 (symmetric) with a DequantizeLinear in front of its node. */
+export interface WeightPlan {
+  readonly node: NodeProto;
+  readonly slot: number;
+  /** Axis of the output channels, or undefined for one scale for the whole tensor. */
+  readonly axis: number | undefined;
+  /** Input slot of the bias quantized to int32 with scale s_input * s_weight, when there is one. */
+  readonly biasSlot: number | undefined;
+}
+
+export interface StaticQuantizationPlan {
+  /** Nodes that get DequantizeLinear inputs and a quantized output. */
+  readonly nodes: ReadonlySet<NodeProto>;
+  /** Activations to quantize, in topological order. */
+  readonly tensors: readonly string[];
+  /** Pass-through outputs and the tensor whose parameters they share. */
+  readonly sharedParameters: ReadonlyMap<string, string>;
+  /**
+   * Relus whose input is the output of a quantized compute node read by nothing else: the Relu is
+   * dropped, the node writes the Relu's output directly, and that tensor is quantized with the
+   * Relu output's range (zero point at the bottom of the integer range), so QuantizeLinear's
+   * saturation computes the ReLU. Relu output -> the Relu node.
+   */
+  readonly foldedRelus: ReadonlyMap<string, NodeProto>;
+  readonly weights: readonly WeightPlan[];
+  readonly floatNodes: readonly FloatNode[];
+}
+
+export interface PlanOptions {
+  /** Op types or node names to keep float. */
+  readonly exclude?: readonly string[];
+  /** Per-channel weight scales (default true). */
+  readonly perChannel?: boolean;
+}
+
+/**
+ * Decides which nodes, activations and weights a static QDQ quantization touches. A compute op
+ * is quantized when its data inputs are float activations (for Add, Mul and Concat: every input)
+ * and its weight, if any, is a constant; a pass-through op when its input is quantized.
+ * Graph outputs stay float (ORT then produces float directly from QGemm/MatMulIntegerToFloat).
+ */
+export function planStaticQuantization(model: OnnxModel, options: PlanOptions = {}): StaticQuantizationPlan {
+  const graph = model.graph;
+  const exclude = new Set(options.exclude ?? []);
+  const perChannel = options.perChannel ?? true;
+  const types = inferShapes(model.proto).shapes;
+  const isFloatActivation = (name: string): boolean =>
+    name !== '' && !graph.isConstant(name) && (types.get(name)?.dataType ?? DataType.UNDEFINED) === DataType.FLOAT;
+  const nodes = new Set<NodeProto>();
+  const tensors: string[] = [];
+  const tensorSet = new Set<string>();
+  const sharedParameters = new Map<string, string>();
+  const weights: WeightPlan[] = [];
+  const floatNodes: FloatNode[] = [];
+  const foldedRelus = new Map<string, NodeProto>();
+  const addTensor = (name: string): void => {
+    if (tensorSet.has(name) || graph.isGraphOutput(name)) return;
+    tensorSet.add(name);
+    tensors.push(name);
+  };
+
+  for (const node of graph.topologicalOrder()) {
+    const op = node.opType;
+    if (node.domain !== '' && node.domain !== 'ai.onnx') continue;
+    if (op === 'Relu') {
+      const input = node.input[0] ?? '';
+      const output = node.output[0] ?? '';
+      const producer = graph.producerOf(input);
+      if (
+        producer !== undefined &&
+        nodes.has(producer) &&
+        COMPUTE_OPS.has(producer.opType) &&
+        tensorSet.has(input) &&
+        graph.consumersOf(input).length === 1 &&
+        !graph.isGraphOutput(output) &&
+        !exclude.has(node.name)
+      ) {
+        foldedRelus.set(output, node);
+        tensorSet.delete(input);
+        tensorSet.add(output);
+        tensors[tensors.indexOf(input)] = output;
+      }
+      continue;
+    }
+    if (!COMPUTE_OPS.has(op) && !PASS_THROUGH_OPS.has(op)) continue;
+    const keepFloat = (reason: string): void => {
+      floatNodes.push({ node: node.name, opType: op, reason });
+    };
+    if (exclude.has(node.name) || exclude.has(op)) {
+      keepFloat('excluded by the caller');
+      continue;
+    }
+    const output = node.output[0] ?? '';
+    if (PASS_THROUGH_OPS.has(op)) {
+      const input = node.input[0] ?? '';
+      if (!tensorSet.has(input) || !isFloatActivation(output)) continue;
+      if (graph.isGraphOutput(output)) continue;
+      nodes.add(node);
+      sharedParameters.set(output, sharedParameters.get(input) ?? input);
+      addTensor(output);
+      continue;
+    }
+    const weight = weightSlotOf(node, graph.isConstant.bind(graph));
+    if (weight === 'unsupported') {
+      keepFloat(unsupportedReason(node));
+      continue;
+    }
+    const dataSlots = dataSlotsOf(node, weight?.slot);
+    const nonFloat = dataSlots.filter((slot) => !isFloatActivation(node.input[slot] ?? ''));
+    if (nonFloat.length > 0) {
+      keepFloat(`input ${nonFloat.map((s) => `"${node.input[s]}"`).join(', ')} is a constant or not float32, which ${op} cannot quantize`);
+      continue;
+    }
+    nodes.add(node);
+    for (const slot of dataSlots) addTensor(node.input[slot] as string);
+    if (isFloatActivation(output)) addTensor(output);
+    if (weight !== undefined) {
+      weights.push({
+        node,
+        slot: weight.slot,
+        axis: perChannel ? weight.axis : undefined,
+        biasSlot: weight.biasSlot !== undefined && graph.isConstant(node.input[weight.biasSlot] ?? '') ? weight.biasSlot : undefined,
+      });
+    }
+  }
+
+  return { nodes, tensors, sharedParameters, foldedRelus, weights, floatNodes };
+}
+
+interface WeightSlot {
+  readonly slot: number;
+  readonly axis: number | undefined;
+  readonly biasSlot: number | undefined;
+}
+
+/** Where a node's constant weight is, undefined when it has none, 'unsupported' when it cannot be quantized. */
+function weightSlotOf(node: NodeProto, isConstant: (name: string) => boolean): WeightSlot | undefined | 'unsupported' {
+  switch (node.opType) {
+    case 'Conv':
+      return isConstant(node.input[1] ?? '') ? { slot: 1, axis: 0, biasSlot: node.input[2] ? 2 : undefined } : 'unsupported';
+    case 'ConvTranspose':
+      if (!isConstant(node.input[1] ?? '')) return 'unsupported';
+      // The weight is [C_in, C_out / group, ...]: per-channel on axis 1 only without groups.
+      return { slot: 1, axis: getIntAttribute(node, 'group', 1) === 1 ? 1 : undefined, biasSlot: node.input[2] ? 2 : undefined };
+    case 'Gemm': {
+      if (getIntAttribute(node, 'transA', 0) !== 0) return 'unsupported';
+      if (getFloatAttribute(node, 'alpha', 1) !== 1 || getFloatAttribute(node, 'beta', 1) !== 1) return 'unsupported';
+      if (!isConstant(node.input[1] ?? '')) return 'unsupported';
+      return { slot: 1, axis: getIntAttribute(node, 'transB', 0) === 1 ? 0 : 1, biasSlot: node.input[2] ? 2 : undefined };
+    }
+    case 'MatMul':
+      // One scale for the whole weight: QLinearMatMul's per-column scales are not fused everywhere.
+      return isConstant(node.input[1] ?? '') ? { slot: 1, axis: undefined, biasSlot: undefined } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function unsupportedReason(node: NodeProto): string {
+  if (node.opType === 'Gemm') return 'Gemm with transA, alpha or beta other than the defaults, or a non-constant B, has no integer kernel';
+  return `${node.opType} with a non-constant weight has no integer kernel`;
+}
+
+/** The input slots holding activations to quantize. */
+function dataSlotsOf(node: NodeProto, weightSlot: number | undefined): number[] {
+  switch (node.opType) {
+    case 'Conv':
+    case 'ConvTranspose':
+    case 'Gemm':
+    case 'GlobalAveragePool':
+    case 'AveragePool':
+      return [0];
+    case 'MatMul':
+      return weightSlot === undefined ? [0, 1] : [0];
+    default:
+      return node.input.map((_, slot) => slot).filter((slot) => node.input[slot] !== '');
+  }
+}
