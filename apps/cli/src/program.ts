@@ -7,6 +7,7 @@ import { pluginsCommand } from './commands/pluginsCommand.js';
 import { schemaCommand } from './commands/schemaCommand.js';
 import { trainCommand } from './commands/trainCommand.js';
 import { validateCommand } from './commands/validateCommand.js';
+import { lazyPluginCommand, pluginCommandEntries } from './pluginCommands.js';
 import { cliVersion } from './version.js';
 
 /** The `autoglm` command tree. Commands are thin: each calls one function of a package. */
@@ -23,6 +24,10 @@ export function createProgram(io: CliIo): Command {
     const command = make(io).exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.option('--verbose', 'on error, print the stack and the chain of causes');
     program.addCommand(command);
+  }
+  for (const [name, entry] of Object.entries(pluginCommandEntries)) {
+    // Every word after the name, --verbose and --help included, goes to the plugin's own command.
+    program.addCommand(lazyPluginCommand(io, name, entry).exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr }));
   }
   return program;
 }
