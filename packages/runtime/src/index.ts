@@ -18,5 +18,6 @@ export { SeededRandom, type SeededRandomState } from '@open-autoglm/core';
 export * from './training/reinitializeParameters.js';
 export * from './training/TrainingCheckpoint.js';
 export * from './training/Trainer.js';
+export * from './training/TeacherOutputs.js';
 export * from './training/runTrainingJob.js';
 export { trainInWorker, type TrainingRun, type TrainInWorkerOptions } from './training/trainInWorker.js';

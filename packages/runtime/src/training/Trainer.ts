@@ -14,6 +14,7 @@ import { evaluateAccuracy } from '../evaluateAccuracy.js';
 import type { NpyArray } from '../npy.js';
 import { createSession, type RuntimeSession, type TensorMap } from '../session.js';
 import type { RuntimeTarget } from '../target.js';
+import { type TeacherOptions, TeacherOutputs } from './TeacherOutputs.js';
 import type {
   CheckpointTensor,
   CheckpointTensorType,
@@ -56,6 +57,11 @@ export interface TrainerOptions {
   readonly settings?: Readonly<Record<string, unknown>>;
   /** Continue from this checkpoint of the same run (same settings) instead of the step's initial values. */
   readonly resume?: TrainingCheckpoint;
+  /**
+   * The teacher whose outputs feed the step's teacher inputs (its distillation and mse loss
+   * terms); required exactly when the step has such inputs.
+   */
+  readonly teacher?: TeacherOptions;
 }
 
 /** Progress, reported after every update and after every epoch. */
@@ -124,6 +130,7 @@ export class Trainer {
   private readonly bindings: readonly { readonly input: string; readonly array: NpyArray; readonly rowSize: number }[];
   /** Current values of every parameter, optimizer state and buffer, by step input name. */
   private readonly values = new Map<string, Tensor>();
+  private teacher: TeacherOutputs | undefined;
   private epochRandomState: SeededRandomState;
   private position: TrainingPosition;
   private history: EpochSummary[];
@@ -149,11 +156,15 @@ export class Trainer {
     }
     this.bindings = bindBatchInputs(this.signature, train, options.inputMap);
     if (this.signature.labels !== undefined) checkLabels(train);
-    if (this.signature.teacherLogits !== undefined || this.signature.teacherFeatures.length > 0) {
+    const takesTeacher = this.signature.teacherLogits !== undefined || this.signature.teacherFeatures.length > 0;
+    if (takesTeacher && options.teacher === undefined) {
       throw new ConfigError(
-        'This training step takes teacher outputs (a distillation loss), which the Trainer does not compute. ' +
-          'Build the step without distillation or mse terms.',
+        'This training step takes teacher outputs (a distillation or mse loss term), but no teacher was given. ' +
+          'Give the teacher model (TrainerOptions.teacher), or build the step without those terms.',
       );
+    }
+    if (!takesTeacher && options.teacher !== undefined) {
+      throw new ConfigError('A teacher was given, but the training step takes no teacher outputs. Build the step with a distillation or mse loss term.');
     }
     this.settings = {
       ...options.settings,
@@ -191,12 +202,22 @@ export class Trainer {
     const session = await createSession(options.step.toBytes(), options.target ?? { device: 'cpu', threads: 1 }, {
       file: options.step.source ?? 'training step',
     });
+    let trainer: Trainer;
     try {
-      return new Trainer(options, session);
+      trainer = new Trainer(options, session);
     } catch (error) {
       await session.release();
       throw error;
     }
+    if (options.teacher !== undefined) {
+      try {
+        trainer.teacher = await TeacherOutputs.create(options.teacher, trainer.signature, options.train.size, options.target ?? { device: 'cpu', threads: 1 });
+      } catch (error) {
+        await trainer.release();
+        throw error;
+      }
+    }
+    return trainer;
   }
 
   /** Updates per epoch. */
@@ -255,6 +276,8 @@ export class Trainer {
         for (const [name, tensor] of this.values) feeds[name] = tensor;
 
         const began = performance.now();
+        // The teacher's time counts as training time: it is part of every distillation update.
+        if (this.teacher !== undefined) Object.assign(feeds, await this.teacher.forBatch(feeds, indices));
         const outputs = await this.session.run(feeds);
         const seconds = (performance.now() - began) / 1000;
         trainingSeconds += seconds;
@@ -370,6 +393,7 @@ export class Trainer {
     if (this.released) return;
     this.released = true;
     await this.session.release();
+    await this.teacher?.release();
   }
 
   private keepUpdatedValues(outputs: TensorMap): void {
