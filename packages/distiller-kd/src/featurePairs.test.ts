@@ -1,0 +1,139 @@
+import { create } from '@bufbuild/protobuf';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, SeededRandom } from '@open-autoglm/core';
+import {
+  arrayToTensor,
+  buildTrainingStep,
+  DataType,
+  initialTrainingState,
+  makeNode,
+  makeTensorValueInfo,
+  ModelProtoSchema,
+  OnnxModel,
+  tensorToArray,
+} from '@open-autoglm/onnx';
+import { createSession } from '@open-autoglm/runtime';
+import { Tensor } from 'onnxruntime-node';
+import { removeProjections, setUpFeaturePairs } from './featurePairs.js';
+
+const IN = 3;
+const SIDE = 4;
+const CLASSES = 5;
+
+/** x [N, 3, 4, 4] -> 1x1 Conv to `width` channels ("features") -> GlobalAveragePool -> Flatten -> Gemm -> logits. */
+function convNet(width: number, seed: number): OnnxModel {
+  const random = new SeededRandom(seed);
+  const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => random.nextNormal() * 0.5);
+  return new OnnxModel(
+    create(ModelProtoSchema, {
+      irVersion: 8n,
+      opsetImport: [{ domain: '', version: 17n }],
+      graph: {
+        name: 'net',
+        node: [
+          makeNode('Conv', ['x', 'conv.weight'], ['features'], { kernel_shape: [1, 1] }, 'conv'),
+          makeNode('GlobalAveragePool', ['features'], ['pooled'], {}, 'pool'),
+          makeNode('Flatten', ['pooled'], ['flat'], {}, 'flatten'),
+          makeNode('Gemm', ['flat', 'fc.weight', 'fc.bias'], ['logits'], { transB: 1 }, 'fc'),
+        ],
+        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', IN, SIDE, SIDE])],
+        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
+        initializer: [
+          arrayToTensor('conv.weight', values(width * IN), [width, IN, 1, 1]),
+          arrayToTensor('fc.weight', values(CLASSES * width), [CLASSES, width]),
+          arrayToTensor('fc.bias', values(CLASSES), [CLASSES]),
+        ],
+      },
+    }),
+  );
+}
+
+/** mean((P (W x) - t)^2) over every element, in float64, for 1x1 convolutions W [mid, IN] and P [out, mid]. */
+function projectedMse(x: Float32Array, w: Float64Array, p: Float64Array, t: Float32Array, batch: number, mid: number, out: number): number {
+  const pixels = SIDE * SIDE;
+  let sum = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let q = 0; q < pixels; q++) {
+      const hidden = Array.from({ length: mid }, (_, m) => {
+        let s = 0;
+        for (let c = 0; c < IN; c++) s += (w[m * IN + c] as number) * (x[(n * IN + c) * pixels + q] as number);
+        return s;
+      });
+      for (let o = 0; o < out; o++) {
+        let s = 0;
+        for (let m = 0; m < mid; m++) s += (p[o * mid + m] as number) * (hidden[m] as number);
+        sum += (s - (t[(n * out + o) * pixels + q] as number)) ** 2;
+      }
+    }
+  }
+  return sum / (batch * out * pixels);
+}
+
+describe('setUpFeaturePairs', () => {
+  it('should add a 1x1 projection for a narrower student whose gradient matches float64 finite differences', async () => {
+    const student = convNet(2, 1);
+    const teacher = convNet(4, 2);
+    const { student: projected, pairs } = setUpFeaturePairs(student, teacher, [{ student: 'features' }], 7);
+    expect(pairs).toHaveLength(1);
+    const pair = pairs[0]!;
+    expect(pair.projection).toMatchObject({ from: 2, to: 4 });
+    expect(student.graph.nodes).toHaveLength(4); // the input model is left alone
+
+    const { model: step, signature } = buildTrainingStep(projected, {
+      loss: [{ kind: 'mse', pairs: [{ student: pair.distilled }] }],
+      optimizer: { kind: 'sgd' },
+      exposeGradients: true,
+    });
+    const trained = signature.parameters.map((p) => p.name);
+    expect(trained).toEqual(expect.arrayContaining(['conv.weight', pair.projection!.weight]));
+
+    const batch = 3;
+    const random = new SeededRandom(5);
+    const x = Float32Array.from({ length: batch * IN * SIDE * SIDE }, () => random.nextNormal());
+    const t = Float32Array.from({ length: batch * 4 * SIDE * SIDE }, () => random.nextNormal());
+    const feeds: Record<string, Tensor> = {
+      x: new Tensor('float32', x, [batch, IN, SIDE, SIDE]),
+      [signature.teacherFeatures[0]!.name]: new Tensor('float32', t, [batch, 4, SIDE, SIDE]),
+      [signature.step]: new Tensor('int64', BigInt64Array.of(1n), []),
+      [signature.learningRate]: new Tensor('float32', Float32Array.of(0), []),
+    };
+    for (const [name, value] of initialTrainingState(projected, signature)) feeds[name] = new Tensor('float32', value.data, value.dims);
+    const session = await createSession(step.toBytes(), { device: 'cpu', threads: 1 });
+    const outputs = await session.run(feeds);
+    await session.release();
+
+    const w = Float64Array.from(tensorToArray(projected.graph.getInitializer('conv.weight')!) as Float32Array);
+    const p = Float64Array.from(tensorToArray(projected.graph.getInitializer(pair.projection!.weight)!) as Float32Array);
+    const loss = (ww: Float64Array, pp: Float64Array): number => projectedMse(x, ww, pp, t, batch, 2, 4);
+    expect(Math.abs(Number(outputs[signature.loss]!.data[0]) - loss(w, p))).toBeLessThan(1e-5);
+    const h = 1e-6;
+    for (const [name, values] of [
+      ['conv.weight', w],
+      [pair.projection!.weight, p],
+    ] as const) {
+      const gradient = outputs[signature.parameters.find((q) => q.name === name)!.gradient!]!.data as Float32Array;
+      for (let k = 0; k < values.length; k++) {
+        const plus = Float64Array.from(values);
+        const minus = Float64Array.from(values);
+        plus[k]! += h;
+        minus[k]! -= h;
+        const numeric = name === 'conv.weight' ? (loss(plus, p) - loss(minus, p)) / (2 * h) : (loss(w, plus) - loss(w, minus)) / (2 * h);
+        expect(Math.abs((gradient[k] as number) - numeric)).toBeLessThan(1e-4 + 1e-3 * Math.abs(numeric));
+      }
+    }
+
+    const exported = projected.clone();
+    removeProjections(exported, pairs);
+    expect(exported.graph.nodes.map((n) => n.name)).toEqual(['conv', 'pool', 'flatten', 'fc']);
+    expect(exported.graph.getInitializer(pair.projection!.weight)).toBeUndefined();
+  });
+
+  it('should pair by name without a projection when widths agree, and refuse tensors of other resolutions', () => {
+    const { pairs } = setUpFeaturePairs(convNet(4, 1), convNet(4, 2), 'auto', 0);
+    expect(pairs).toEqual([{ student: 'features', teacher: 'features', distilled: 'features' }]);
+    expect(() => setUpFeaturePairs(convNet(2, 1), convNet(4, 2), [{ student: 'features', teacher: 'pooled' }], 0)).toThrow(
+      /shapes may differ only in the channel axis/,
+    );
+    expect(() => setUpFeaturePairs(convNet(2, 1), convNet(4, 2), [{ student: 'nothing' }], 0)).toThrow(ConfigError);
+  });
+});
