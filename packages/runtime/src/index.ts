@@ -21,3 +21,6 @@ export * from './training/Trainer.js';
 export * from './training/TeacherOutputs.js';
 export * from './training/runTrainingJob.js';
 export { trainInWorker, type TrainingRun, type TrainInWorkerOptions } from './training/trainInWorker.js';
+export { runtimeEnginePlugin, runtimeEnginePlugin as default } from './plugin/runtimeEnginePlugin.js';
+export { RuntimeEngine, identityModelFor } from './plugin/RuntimeEngine.js';
+export { NpyDatasetSplit, npyDatasetLoader, arraysOf } from './plugin/NpyDatasetLoader.js';

@@ -1,0 +1,553 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { loadConfig, type LoadedConfig } from '../config/loadConfig.js';
+import { constraintsSystemAttrKey, type FrozenTrial } from '../contracts/FrozenTrial.js';
+import type { JsonValue } from '../contracts/JsonValue.js';
+import { silentLogger, type Logger } from '../contracts/Logger.js';
+import type { ModelArtifact } from '../contracts/ModelArtifact.js';
+import type { ParameterDistribution, ParameterValue, SearchSpace, TrialParams } from '../contracts/SearchSpace.js';
+import type { SearchCostModel, Study, Trial } from '../contracts/Study.js';
+import type { StudyStorage } from '../contracts/StudyStorage.js';
+import { ConfigError, StudyStorageError } from '../errors/errors.js';
+import { applyPasses, paramsOfPass } from './applyPasses.js';
+import type { CompressionReport, ReportedTrial } from './CompressionReport.js';
+import { openStudyRecord } from './openStudyRecord.js';
+import { PassOutputCache } from './PassOutputCache.js';
+import { describeViolations, planObjectives, type ModelMetrics, type ObjectivePlan } from './planObjectives.js';
+import { preparePipeline, type PreparedPipeline } from './preparePipeline.js';
+import { renderReportHtml } from './renderReportHtml.js';
+import { writeOutputFile } from './writeOutputFile.js';
+
+/** Progress of a run, for displays (the CLI's progress bar) and logs. */
+export type CompressionEvent =
+  | { readonly type: 'baseline'; readonly metrics: ModelMetrics; readonly callFloorMs: number }
+  | { readonly type: 'searchSpace'; readonly parameters: number; readonly resumedTrials: number }
+  | { readonly type: 'trialStart'; readonly trial: number; readonly index: number; readonly total: number }
+  | { readonly type: 'trialStep'; readonly trial: number; readonly step: string }
+  | {
+      readonly type: 'trialEnd';
+      readonly trial: number;
+      readonly index: number;
+      readonly total: number;
+      readonly state: 'complete' | 'failed';
+      readonly feasible: boolean;
+      readonly metrics: ModelMetrics | undefined;
+      readonly error: string | undefined;
+      readonly best: { readonly trial: number; readonly metrics: ModelMetrics } | undefined;
+      readonly durationMs: number;
+    }
+  | { readonly type: 'deployed'; readonly output: string };
+
+export interface AutoCompressorOptions {
+  /** Continue the study in the output folder's `study.db` instead of starting a new one. */
+  readonly resume?: boolean;
+  /** Trial budget; default the strategy's `trials`. */
+  readonly trials?: number;
+  /** Stop starting trials after this long (ms); default no limit. */
+  readonly timeBudgetMs?: number;
+  /** Stop as soon as a trial meets every objective's bound, when every objective has one; default true. */
+  readonly stopWhenGoalsMet?: boolean;
+  /** Reuse pass outputs across trials (and runs) from `<output>/.cache`; default true. */
+  readonly cache?: boolean;
+  /** Plugin specifier of the engine; default `@open-autoglm/runtime`. */
+  readonly engine?: string;
+  readonly logger?: Logger;
+  readonly onEvent?: (event: CompressionEvent) => void;
+  /** Parent of the plugins' containers; default a child of tsyringe's root container. */
+  readonly container?: DependencyContainer;
+  readonly signal?: AbortSignal;
+}
+
+/** What `run()` returns: the report it wrote and where the outputs are. */
+export interface CompressionResult {
+  readonly report: CompressionReport;
+  readonly outputDir: string;
+  /** `<output>/best.onnx`, or undefined when no trial met the bounds. */
+  readonly bestModel: string | undefined;
+}
+
+const studyName = 'autoglm';
+const durationAttr = 'duration_ms';
+
+interface TrialOutcome {
+  readonly state: 'complete' | 'failed';
+  readonly metrics: ModelMetrics | undefined;
+  readonly values: readonly number[] | undefined;
+  readonly constraints: readonly number[] | undefined;
+  readonly error: string | undefined;
+  readonly passReports: Record<string, JsonValue> | undefined;
+}
+
+/**
+ * The six-step pipeline: measure the baseline, assemble the search space from the passes, run
+ * trials proposed by the strategy (passes applied in order, then accuracy on the validation data,
+ * latency on the target and size), stop on the trial budget, the time budget or when the goals
+ * are met, and deploy the best model, the Pareto-optimal ones and a report.
+ *
+ * The study lives in `<output>/study.db` (Optuna's schema) when `@open-autoglm/storage-sqlite` is
+ * installed: a run killed at any point resumes with `resume: true`, keeping every finished trial,
+ * re-running the interrupted one under its own number, and replaying the finished ones through the
+ * strategy so that a seeded search continues exactly as the uninterrupted run would have.
+ */
+export class AutoCompressor {
+  readonly #config: LoadedConfig | string;
+  readonly #options: AutoCompressorOptions;
+  readonly #logger: Logger;
+
+  /** `config`: a loaded config (`loadConfig`) or the path of an `autoglm.yaml`. */
+  constructor(config: LoadedConfig | string, options: AutoCompressorOptions = {}) {
+    this.#config = config;
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  async run(): Promise<CompressionResult> {
+    const started = Date.now();
+    const loaded = typeof this.#config === 'string' ? await loadConfig(this.#config) : this.#config;
+    const { config } = loaded;
+    const container = this.#options.container ?? rootContainer.createChildContainer();
+    const pipeline = await preparePipeline(loaded, {
+      container,
+      logger: this.#logger,
+      ...(this.#options.engine === undefined ? {} : { engine: this.#options.engine }),
+    });
+    const outputDir = config.output;
+    const workDir = path.join(outputDir, '.work');
+    await mkdir(workDir, { recursive: true });
+    const record = await openStudyRecord(path.join(outputDir, 'study.db'), { fromDirs: [path.dirname(loaded.file)], required: this.#options.resume === true });
+
+    try {
+      // Step 1: the baseline.
+      const baseline = await this.#measure(pipeline, pipeline.model);
+      const callFloor = await pipeline.inspector.measureCallFloor(pipeline.model);
+      this.#emit({ type: 'baseline', metrics: baseline, callFloorMs: callFloor.p50Ms });
+      const plan = planObjectives(config.objectives, baseline);
+
+      // Step 2: the search space, names prefixed per pass.
+      const searchSpace = await this.#searchSpace(pipeline, workDir);
+      const distributions = Object.fromEntries(searchSpace.map((p) => [p.name, p.distribution])) as Record<string, ParameterDistribution>;
+      const study = pipeline.strategy.createStudy({
+        directions: plan.directions,
+        searchSpace,
+        ...this.#costModel(pipeline, plan, baseline, config.objectives, workDir),
+      });
+      const fingerprint = configFingerprint(loaded);
+      const recordStudyId = record === undefined ? undefined : this.#openRecordStudy(record, plan, fingerprint);
+      const resumed = record === undefined || recordStudyId === undefined ? { pending: undefined, finished: 0 } : this.#replay(record, recordStudyId, study, distributions);
+      this.#emit({ type: 'searchSpace', parameters: searchSpace.length, resumedTrials: resumed.finished });
+
+      // Steps 3-5: trials until a budget runs out or the goals are met.
+      const budget = this.#options.trials ?? pipeline.strategy.trials;
+      const cache = this.#options.cache === false ? undefined : new PassOutputCache(path.join(outputDir, '.cache'));
+      let finished = resumed.finished;
+      let pending = resumed.pending;
+      let stoppedBecause = `trial budget (${budget}) used`;
+      let best = this.#bestTrial(record, recordStudyId, study, plan);
+      if (best !== undefined) await this.#writeBest(outputDir, workDir, best.number);
+      while (finished < budget || pending !== undefined) {
+        if (this.#options.signal?.aborted === true) {
+          stoppedBecause = 'stopped by the caller';
+          break;
+        }
+        if (pending === undefined && this.#options.timeBudgetMs !== undefined && Date.now() - started >= this.#options.timeBudgetMs) {
+          stoppedBecause = `time budget (${this.#options.timeBudgetMs} ms) used`;
+          break;
+        }
+        if (pending === undefined && this.#options.stopWhenGoalsMet !== false && plan.everyObjectiveBounded && best !== undefined) {
+          stoppedBecause = 'goals met';
+          break;
+        }
+        const trial = pending?.trial ?? study.ask(distributions);
+        const recordTrialId = pending?.recordTrialId ?? (record === undefined || recordStudyId === undefined ? undefined : startRecordTrial(record, recordStudyId, trial, distributions));
+        pending = undefined;
+        this.#emit({ type: 'trialStart', trial: trial.number, index: finished + 1, total: budget });
+        const trialStarted = Date.now();
+        const outcome = await this.#runTrial(pipeline, plan, trial, { workDir, cache });
+        const durationMs = Date.now() - trialStarted;
+        if (outcome.constraints !== undefined) trial.setConstraints(outcome.constraints);
+        for (const [key, value] of Object.entries(trialAttrs(outcome, plan, durationMs))) trial.setUserAttr(key, value);
+        study.tell(trial, outcome.state === 'complete' && outcome.values !== undefined ? outcome.values : 'failed');
+        if (record !== undefined && recordTrialId !== undefined) finishRecordTrial(record, recordTrialId, outcome, plan, durationMs);
+        finished++;
+        const feasible = outcome.state === 'complete' && (outcome.constraints ?? []).every((c) => c <= 0);
+        if (feasible) {
+          const candidate = this.#bestTrial(record, recordStudyId, study, plan);
+          if (candidate !== undefined && candidate.number !== best?.number) {
+            best = candidate;
+            await this.#writeBest(outputDir, workDir, best.number);
+          }
+        }
+        this.#emit({
+          type: 'trialEnd',
+          trial: trial.number,
+          index: finished,
+          total: budget,
+          state: outcome.state,
+          feasible,
+          metrics: outcome.metrics,
+          error: outcome.error,
+          best: best === undefined ? undefined : { trial: best.number, metrics: metricsOf(best) },
+          durationMs,
+        });
+      }
+
+      // Step 6: deploy.
+      const report = await this.#deploy({ loaded, pipeline, plan, baseline, callFloorMs: callFloor.p50Ms, searchSpace, record, recordStudyId, study, outputDir, workDir, budget, stoppedBecause, started, cache });
+      this.#emit({ type: 'deployed', output: outputDir });
+      return { report, outputDir, bestModel: report.best === undefined ? undefined : path.join(outputDir, 'best.onnx') };
+    } finally {
+      record?.close?.();
+    }
+  }
+
+  #emit(event: CompressionEvent): void {
+    this.#options.onEvent?.(event);
+  }
+
+  /** Accuracy (and the evaluator's other metrics) on the validation data, latency on the target, size, params, MACs. */
+  async #measure(pipeline: PreparedPipeline, model: ModelArtifact): Promise<ModelMetrics> {
+    const validation = pipeline.datasets.val;
+    if (validation === undefined) throw new ConfigError('The config has no validation data (data.val); every trial is evaluated on it. Add data.val with x and y.');
+    const quality = await pipeline.evaluator.evaluate(model, {
+      dataset: validation,
+      target: pipeline.target.description,
+      logger: this.#logger,
+      ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
+    });
+    const latency = await pipeline.target.measureLatency(model);
+    const statistics = await pipeline.inspector.statistics(model);
+    return { ...quality, latency: latency.p50Ms, size: model.bytes.byteLength, params: statistics.params, macs: statistics.macs };
+  }
+
+  async #searchSpace(pipeline: PreparedPipeline, workDir: string): Promise<SearchSpace> {
+    const space: SearchSpace[number][] = [];
+    for (const { prefix, pass } of pipeline.passes) {
+      const own = await pass.searchSpace(pipeline.model, this.#passContext(pipeline, path.join(workDir, 'search-space'), 0));
+      for (const parameter of own) space.push({ ...parameter, name: `${prefix}.${parameter.name}` });
+    }
+    return space;
+  }
+
+  #passContext(pipeline: PreparedPipeline, workDir: string, seed: number) {
+    return {
+      logger: this.#logger,
+      target: pipeline.target.description,
+      original: pipeline.model,
+      datasets: pipeline.datasets,
+      workDir,
+      seed,
+      ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
+    };
+  }
+
+  /**
+   * A MACs or params budget for layer-wise strategies, when an objective bounds one of them:
+   * the passes that predict their cost (pruning) predict it; the last one to do so wins, as the
+   * passes after it (distillation, quantization) keep MACs and parameter counts.
+   */
+  #costModel(pipeline: PreparedPipeline, plan: ObjectivePlan, baseline: ModelMetrics, objectives: LoadedConfig['config']['objectives'], workDir: string): { costModel?: SearchCostModel } {
+    const bounded = objectives.find((o) => (o.metric === 'macs' || o.metric === 'params') && o.limit !== undefined);
+    const predictors = pipeline.passes.filter((p) => p.pass.predictCost !== undefined);
+    if (bounded === undefined || bounded.limit === undefined || predictors.length === 0) return {};
+    const metric = bounded.metric as 'macs' | 'params';
+    const context = this.#passContext(pipeline, path.join(workDir, 'cost-model'), 0);
+    void plan;
+    return {
+      costModel: {
+        metric,
+        baseline: baseline[metric] ?? 0,
+        limit: bounded.limit,
+        estimate: async (params: TrialParams) => {
+          let cost = baseline[metric] ?? 0;
+          for (const { prefix, pass } of predictors) {
+            const predicted = await pass.predictCost?.(pipeline.model, paramsOfPass(params, prefix), context);
+            if (predicted !== undefined) cost = predicted[metric];
+          }
+          return cost;
+        },
+      },
+    };
+  }
+
+  /** The record's study, created (or, when resuming, found and checked against the config). */
+  #openRecordStudy(record: StudyStorage, plan: ObjectivePlan, fingerprint: string): number {
+    const existing = record.getStudyIdFromName(studyName);
+    if (this.#options.resume === true) {
+      if (existing === undefined) {
+        throw new ConfigError(`There is no run to resume in this output folder (its study.db holds no "${studyName}" study). Run without --resume to start one.`);
+      }
+      const stored = record.getStudy(existing);
+      if (stored.userAttrs['config_fingerprint'] !== fingerprint || stored.directions.join() !== plan.directions.join()) {
+        throw new ConfigError(
+          'The config changed since the run in this output folder began (model, target, objectives, search or passes): resuming needs the same config. ' +
+            'Restore the config, or run without --resume to start over (the old study is replaced).',
+        );
+      }
+      return existing;
+    }
+    if (existing !== undefined) {
+      this.#logger.warn('replacing the previous run in the output folder', { study: studyName });
+      record.deleteStudy(existing);
+    }
+    const id = record.createStudy(studyName, plan.directions);
+    record.setStudyUserAttr(id, 'config_fingerprint', fingerprint);
+    record.setStudyUserAttr(id, 'metrics', [...plan.metrics]);
+    return id;
+  }
+
+  /**
+   * Feeds the recorded trials back through the strategy in order, so a seeded sampler ends in the
+   * state the uninterrupted run had. Each recorded trial is asked again: a reproducible sampler
+   * proposes the recorded params, which are checked; a sampler that proposes something else has
+   * the recorded params enqueued instead (its later proposals then differ from an uninterrupted
+   * run's). A trial left `running` by the killed process is the one to run next, under its number.
+   */
+  #replay(record: StudyStorage, studyId: number, study: Study, distributions: Record<string, ParameterDistribution>): { pending: { trial: Trial; recordTrialId: number } | undefined; finished: number } {
+    let finished = 0;
+    let reproducible = true;
+    for (const stored of record.getAllTrials(studyId)) {
+      if (!reproducible) study.enqueueTrial(stored.params);
+      let trial = study.ask(distributions);
+      if (reproducible && !sameParams(trial.params, stored.params)) {
+        this.#logger.warn('the strategy does not reproduce the recorded trials; resuming with the recorded params enqueued', { trial: stored.number });
+        study.tell(trial, 'failed');
+        reproducible = false;
+        study.enqueueTrial(stored.params);
+        trial = study.ask(distributions);
+      }
+      if (stored.state === 'running' || stored.state === 'waiting') {
+        if (!sameParams(trial.params, stored.params)) {
+          throw new StudyStorageError(`Cannot resume trial ${stored.number}: the strategy did not take its recorded params. Start over without --resume.`);
+        }
+        return { pending: { trial, recordTrialId: stored.trialId }, finished };
+      }
+      if (stored.constraints !== undefined) trial.setConstraints(stored.constraints);
+      study.tell(trial, stored.state === 'complete' && stored.values !== undefined ? stored.values : stored.state === 'pruned' ? 'pruned' : 'failed');
+      finished++;
+    }
+    return { pending: undefined, finished };
+  }
+
+  async #runTrial(pipeline: PreparedPipeline, plan: ObjectivePlan, trial: Trial, options: { workDir: string; cache: PassOutputCache | undefined }): Promise<TrialOutcome> {
+    const trialDir = path.join(options.workDir, `trial-${trial.number}`);
+    try {
+      const { model, reports } = await applyPasses({
+        passes: pipeline.passes,
+        original: pipeline.model,
+        params: trial.params,
+        datasets: pipeline.datasets,
+        target: pipeline.target.description,
+        logger: this.#logger,
+        workDir: trialDir,
+        seed: trial.number,
+        cache: options.cache,
+        ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
+        onPass: (step) => this.#emit({ type: 'trialStep', trial: trial.number, step }),
+      });
+      this.#emit({ type: 'trialStep', trial: trial.number, step: 'evaluate' });
+      const metrics = await this.#measure(pipeline, model);
+      await writeOutputFile(trialModelFile(options.workDir, trial.number), model.bytes);
+      return {
+        passReports: reports,
+        state: 'complete',
+        metrics,
+        values: plan.values(metrics),
+        constraints: plan.constraints.map((c) => c.violation(metrics)),
+        error: undefined,
+      };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#logger.warn(`trial ${trial.number} failed: ${message}`, { trial: trial.number });
+      return { state: 'failed', metrics: undefined, values: undefined, constraints: undefined, error: message, passReports: undefined };
+    } finally {
+      await rm(trialDir, { recursive: true, force: true });
+    }
+  }
+
+  /** The feasible complete trial best on the plan's primary metric (ties: earlier trial). */
+  #bestTrial(record: StudyStorage | undefined, studyId: number | undefined, study: Study, plan: ObjectivePlan): FrozenTrial | undefined {
+    const trials = record === undefined || studyId === undefined ? study.trials : record.getAllTrials(studyId, ['complete']);
+    const index = plan.metrics.indexOf(plan.primaryMetric);
+    const sign = plan.directions[index] === 'maximize' ? -1 : 1;
+    let best: FrozenTrial | undefined;
+    for (const trial of trials) {
+      if (trial.state !== 'complete' || trial.values === undefined || !isFeasible(trial)) continue;
+      if (best === undefined || sign * (trial.values[index] ?? Number.NaN) < sign * (best.values?.[index] ?? Number.NaN)) best = trial;
+    }
+    return best;
+  }
+
+  async #writeBest(outputDir: string, workDir: string, trialNumber: number): Promise<void> {
+    const bytes = await readFile(trialModelFile(workDir, trialNumber));
+    await writeOutputFile(path.join(outputDir, 'best.onnx'), bytes);
+  }
+
+  async #deploy(run: {
+    loaded: LoadedConfig;
+    pipeline: PreparedPipeline;
+    plan: ObjectivePlan;
+    baseline: ModelMetrics;
+    callFloorMs: number;
+    searchSpace: SearchSpace;
+    record: StudyStorage | undefined;
+    recordStudyId: number | undefined;
+    study: Study;
+    outputDir: string;
+    workDir: string;
+    budget: number;
+    stoppedBecause: string;
+    started: number;
+    cache: PassOutputCache | undefined;
+  }): Promise<CompressionReport> {
+    const { plan, outputDir } = run;
+    const frozen = run.record === undefined || run.recordStudyId === undefined ? run.study.trials : run.record.getAllTrials(run.recordStudyId);
+    const front = new Set(paretoFront(frozen, plan).map((t) => t.number));
+    const best = this.#bestTrial(run.record, run.recordStudyId, run.study, plan);
+    const paretoDir = path.join(outputDir, 'pareto');
+    await rm(paretoDir, { recursive: true, force: true });
+    const files = new Map<number, string>();
+    for (const number of front) {
+      const file = path.join(paretoDir, `trial-${number}.onnx`);
+      await mkdir(paretoDir, { recursive: true });
+      await copyFile(trialModelFile(run.workDir, number), file);
+      files.set(number, path.relative(outputDir, file));
+    }
+    if (best !== undefined) {
+      await this.#writeBest(outputDir, run.workDir, best.number);
+      files.set(best.number, files.get(best.number) ?? 'best.onnx');
+    }
+    const reported = frozen.map((trial) => reportTrial(trial, plan, front.has(trial.number), files.get(trial.number)));
+    const { config } = run.loaded;
+    const report: CompressionReport = {
+      config: run.loaded.file,
+      model: config.model,
+      target: { ...run.pipeline.target.description, optimizationLevel: config.target.optimizationLevel },
+      objectives: config.objectives.map((o, i) => ({
+        metric: o.metric,
+        direction: plan.directions[i] ?? 'minimize',
+        bound: o.maxDrop !== undefined ? `drop <= ${o.maxDrop}` : o.limit !== undefined ? `${o.maximize ? '>=' : '<='} ${o.limit}` : undefined,
+      })),
+      baseline: run.baseline,
+      callFloorMs: run.callFloorMs,
+      best: reported.find((t) => t.number === best?.number),
+      pareto: reported.filter((t) => t.pareto),
+      trials: reported,
+      searchSpace: run.searchSpace.map((p) => ({ name: p.name, layer: p.layer, distribution: p.distribution as unknown as JsonValue })),
+      search: {
+        strategy: `${run.pipeline.plugins.search.plugin.name}@${run.pipeline.plugins.search.plugin.version}`,
+        trialBudget: run.budget,
+        stoppedBecause: run.stoppedBecause,
+        elapsedMs: Date.now() - run.started,
+        cacheHits: run.cache?.hits ?? 0,
+        cacheMisses: run.cache?.misses ?? 0,
+      },
+      createdAt: new Date().toISOString(),
+    };
+    await writeOutputFile(path.join(outputDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await writeOutputFile(path.join(outputDir, 'report.html'), renderReportHtml(report));
+    return report;
+  }
+}
+
+function trialModelFile(workDir: string, trialNumber: number): string {
+  return path.join(workDir, 'models', `trial-${trialNumber}.onnx`);
+}
+
+function startRecordTrial(record: StudyStorage, studyId: number, trial: Trial, distributions: Record<string, ParameterDistribution>): number {
+  const id = record.createTrial(studyId);
+  for (const [name, value] of Object.entries(trial.params)) {
+    const distribution = distributions[name];
+    if (distribution !== undefined) record.setTrialParam(id, name, value, distribution);
+  }
+  return id;
+}
+
+/** What a trial's record keeps besides params and values: metrics, why it is infeasible, its error, pass reports. */
+function trialAttrs(outcome: TrialOutcome, plan: ObjectivePlan, durationMs: number): Record<string, JsonValue> {
+  const attrs: Record<string, JsonValue> = { [durationAttr]: durationMs };
+  if (outcome.metrics !== undefined) {
+    attrs['metrics'] = { ...outcome.metrics };
+    const violations = describeViolations(plan, outcome.metrics);
+    if (violations.length > 0) attrs['infeasible_because'] = violations;
+  }
+  if (outcome.error !== undefined) attrs['error'] = outcome.error;
+  if (outcome.passReports !== undefined) attrs['pass_reports'] = outcome.passReports;
+  return attrs;
+}
+
+function finishRecordTrial(record: StudyStorage, trialId: number, outcome: TrialOutcome, plan: ObjectivePlan, durationMs: number): void {
+  for (const [key, value] of Object.entries(trialAttrs(outcome, plan, durationMs))) record.setTrialUserAttr(trialId, key, value);
+  if (outcome.constraints !== undefined) record.setTrialSystemAttr(trialId, constraintsSystemAttrKey, [...outcome.constraints]);
+  if (outcome.state === 'complete' && outcome.values !== undefined) record.setTrialStateValues(trialId, 'complete', outcome.values);
+  else record.setTrialStateValues(trialId, 'failed');
+}
+
+function isFeasible(trial: FrozenTrial): boolean {
+  return (trial.constraints ?? []).every((value) => value <= 0);
+}
+
+function metricsOf(trial: FrozenTrial): ModelMetrics {
+  const stored = trial.userAttrs['metrics'];
+  return isJsonObject(stored) ? (stored as ModelMetrics) : {};
+}
+
+/** The complete feasible trials no other complete feasible trial dominates. */
+export function paretoFront(trials: readonly FrozenTrial[], plan: Pick<ObjectivePlan, 'directions'>): FrozenTrial[] {
+  const candidates = trials.filter((t) => t.state === 'complete' && t.values !== undefined && isFeasible(t));
+  const signs = plan.directions.map((d) => (d === 'maximize' ? -1 : 1));
+  const dominates = (a: readonly number[], b: readonly number[]): boolean => {
+    let strictly = false;
+    for (const [i, sign] of signs.entries()) {
+      const x = sign * (a[i] ?? Number.NaN);
+      const y = sign * (b[i] ?? Number.NaN);
+      if (x > y) return false;
+      if (x < y) strictly = true;
+    }
+    return strictly;
+  };
+  return candidates.filter((t) => !candidates.some((other) => other !== t && dominates(other.values ?? [], t.values ?? [])));
+}
+
+function reportTrial(trial: FrozenTrial, plan: ObjectivePlan, pareto: boolean, file: string | undefined): ReportedTrial {
+  const metrics = trial.state === 'complete' ? metricsOf(trial) : undefined;
+  const infeasible = trial.userAttrs['infeasible_because'];
+  const error = trial.userAttrs['error'];
+  const duration = trial.userAttrs[durationAttr];
+  const reports = trial.userAttrs['pass_reports'];
+  return {
+    number: trial.number,
+    state: trial.state,
+    params: trial.params,
+    metrics,
+    feasible: trial.state === 'complete' && isFeasible(trial),
+    infeasibleBecause: Array.isArray(infeasible) ? infeasible.map(String) : metrics === undefined ? [] : describeViolations(plan, metrics),
+    error: typeof error === 'string' ? error : undefined,
+    durationMs: typeof duration === 'number' ? duration : undefined,
+    pareto,
+    file,
+    passReports: isJsonObject(reports) ? reports : undefined,
+  };
+}
+
+function isJsonObject(value: JsonValue | undefined): value is { readonly [key: string]: JsonValue } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function sameParams(a: TrialParams, b: TrialParams): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => sameValue(a[key], b[key]));
+}
+
+function sameValue(a: ParameterValue | undefined, b: ParameterValue | undefined): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return a === b || Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a));
+  return a === b;
+}
+
+/** What must not change between a run and its resumption. */
+function configFingerprint(loaded: LoadedConfig): string {
+  const { model, data, target, objectives, search, passes } = loaded.config;
+  return createHash('sha256').update(JSON.stringify({ model, data, target, objectives, search, passes })).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,118 @@
+import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AutoCompressor, type CompressionEvent, type CompressionReport } from '@open-autoglm/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { roundWeightsPlugin } from './test-support/roundWeightsPlugin.js';
+
+// The engine plugin drives core's AutoCompressor end to end: LeNet-5 on 500 Fashion-MNIST
+// images, a real (test-sized) pass loaded from disk, the real search-bayes strategy and the
+// SQLite study database.
+const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+const shimKey = Symbol.for('open-autoglm.test.pipeline-plugins');
+(globalThis as Record<symbol, unknown>)[shimKey] = roundWeightsPlugin;
+
+let shim = '';
+
+function config(dir: string, overrides: { trials?: number; pass?: string; val?: string; search?: string; objectives?: string[] } = {}): string {
+  const quickstart = path.join(repo, 'examples/quickstart');
+  return [
+    `model: ${path.join(quickstart, 'lenet5-fmnist.onnx')}`,
+    'data:',
+    `  val: { x: ${overrides.val ?? path.join(quickstart, 'fmnist-val-500.x.npy')}, y: ${path.join(quickstart, 'fmnist-val-500.y.npy')} }`,
+    'target: { device: cpu, threads: 1, batch: 1, runs: 10, warmupRuns: 2 }',
+    'objectives:',
+    ...(overrides.objectives ?? ['{ metric: accuracy, maxDrop: 0.02 }', '{ metric: latency }']).map((o) => `  - ${o}`),
+    `search: ${overrides.search ?? `{ use: search-bayes, with: { sampler: tpe, trials: ${overrides.trials ?? 4}, seed: 7, startupTrials: 2 } }`}`,
+    'passes:',
+    `  - { use: ${overrides.pass ?? shim} }`,
+    `output: ${path.join(dir, 'out')}`,
+    '',
+  ].join('\n');
+}
+
+async function writeConfig(dir: string, text: string): Promise<string> {
+  const file = path.join(dir, 'autoglm.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+describe('AutoCompressor with the runtime engine', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'autoglm-pipeline-'));
+    shim = path.join(dir, 'round-weights.js');
+    await writeFile(shim, `export default globalThis[Symbol.for('open-autoglm.test.pipeline-plugins')];\n`);
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('should measure the baseline, run the trials and write best.onnx, the Pareto models, the reports and the study', async () => {
+    const events: CompressionEvent[] = [];
+    const result = await new AutoCompressor(await writeConfig(dir, config(dir)), { onEvent: (e) => events.push(e), stopWhenGoalsMet: false }).run();
+    const out = path.join(dir, 'out');
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as CompressionReport;
+    expect(report.trials).toHaveLength(4);
+    expect(report.trials.every((t) => t.state === 'complete')).toBe(true);
+    expect(report.baseline['accuracy']).toBeGreaterThan(0.8);
+    expect(report.baseline['params']).toBe(61728);
+    expect(report.callFloorMs).toBeGreaterThan(0);
+    // LeNet-5 has five Conv/Gemm layers: one bit-width each, prefixed with the pass's name.
+    expect(report.searchSpace.map((p) => p.name)).toHaveLength(5);
+    expect(report.searchSpace[0]?.name).toMatch(/^round-weights-test-pass\.bits\./);
+    for (const trial of report.trials) {
+      const drop = (report.baseline['accuracy'] ?? 0) - (trial.metrics?.['accuracy'] ?? 0);
+      expect(trial.feasible).toBe(drop <= 0.02);
+      if (!trial.feasible) expect(trial.infeasibleBecause[0]).toMatch(/^accuracy drop <= 0.02/);
+    }
+    expect(report.pareto.length).toBeGreaterThan(0);
+    for (const trial of report.pareto) expect(existsSync(path.join(out, trial.file ?? 'missing'))).toBe(true);
+    if (report.best !== undefined) {
+      expect(result.bestModel).toBe(path.join(out, 'best.onnx'));
+      expect(existsSync(path.join(out, 'best.onnx'))).toBe(true);
+    }
+    expect(existsSync(path.join(out, 'report.html'))).toBe(true);
+    expect(existsSync(path.join(out, 'study.db'))).toBe(true);
+    expect(events.filter((e) => e.type === 'trialEnd')).toHaveLength(4);
+    expect(events[0]?.type).toBe('baseline');
+  });
+
+  it('should resume a study with the finished trials kept and the same trials as one uninterrupted run', async () => {
+    // One objective, accuracy, so the best trial does not hang on latency noise between runs.
+    const settings = { trials: 5, objectives: ['{ metric: accuracy }'] };
+    const once = await mkdtemp(path.join(dir, 'once-'));
+    const uninterrupted = await new AutoCompressor(await writeConfig(once, config(once, settings)), { stopWhenGoalsMet: false }).run();
+
+    const twice = await mkdtemp(path.join(dir, 'twice-'));
+    const file = await writeConfig(twice, config(twice, settings));
+    await new AutoCompressor(file, { stopWhenGoalsMet: false, trials: 3 }).run();
+    const resumed = await new AutoCompressor(file, { stopWhenGoalsMet: false, resume: true }).run();
+
+    expect(resumed.report.trials.map((t) => t.number)).toEqual([0, 1, 2, 3, 4]);
+    expect(resumed.report.trials.map((t) => t.params)).toEqual(uninterrupted.report.trials.map((t) => t.params));
+    expect(resumed.report.trials.map((t) => t.metrics?.['accuracy'])).toEqual(uninterrupted.report.trials.map((t) => t.metrics?.['accuracy']));
+    expect(resumed.report.best?.number).toBe(uninterrupted.report.best?.number);
+    // The resumed run applied the pass for trials 3 and 4 only.
+    expect(resumed.report.search.cacheMisses + resumed.report.search.cacheHits).toBe(2);
+  });
+
+  it('should fail before any trial, naming the YAML key, for an unknown plugin, a bad option and a missing data file', async () => {
+    const cases: Array<[Parameters<typeof config>[1], RegExp]> = [
+      [{ pass: 'pruner-structurd' }, /passes\[0\].*npm install pruner-structurd/s],
+      [{ search: '{ use: search-bayes, with: { sampler: tpe, trials: 0 } }' }, /search\.with\.trials/],
+      [{ val: './missing.x.npy' }, /data\.val\.x \(line 3 of .*missing\.x\.npy does not exist/s],
+    ];
+    for (const [overrides, message] of cases) {
+      const caseDir = await mkdtemp(path.join(dir, 'bad-'));
+      const run = new AutoCompressor(await writeConfig(caseDir, config(caseDir, overrides))).run();
+      await expect(run).rejects.toThrow(message);
+      expect(existsSync(path.join(caseDir, 'out'))).toBe(false);
+    }
+  });
+});
