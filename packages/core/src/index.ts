@@ -93,6 +93,12 @@ export { createStudy, loadStudy, type CreateSearchStudyOptions, type LoadSearchS
 export { SearchStudy, failReasonSystemAttrKey, type ConstraintsFunction } from './study/SearchStudy.js';
 export { ActiveTrial, fixedParamsSystemAttrKey } from './study/ActiveTrial.js';
 export { InMemoryStorage } from './study/InMemoryStorage.js';
+export {
+  failedTrialSystemAttrKey,
+  retryHistorySystemAttrKey,
+  retryInterruptedTrials,
+  type InterruptedTrialHandling,
+} from './study/retryInterruptedTrials.js';
 export { RandomSampler, sampleUniform, type RandomSamplerOptions } from './study/RandomSampler.js';
 export { NopPruner } from './study/NopPruner.js';
 export { dominates, nonDominationRanks, paretoFrontIndices } from './study/paretoFront.js';

@@ -1,7 +1,7 @@
 import {
   createStudy as createCoreStudy,
   loadStudy as loadCoreStudy,
-  type CreateStudyOptions,
+  type CreateSearchStudyOptions as CoreCreateSearchStudyOptions,
   type SearchStudyOptions as CoreSearchStudyOptions,
   type StudyStorage,
   type Study,
@@ -17,7 +17,7 @@ export interface SearchStudyOptions extends Omit<CoreSearchStudyOptions, 'sample
   readonly pruner?: CoreSearchStudyOptions['pruner'];
 }
 
-export interface CreateSearchStudyOptions extends CreateStudyOptions, SearchStudyOptions {}
+export interface CreateSearchStudyOptions extends Omit<CoreCreateSearchStudyOptions, 'sampler' | 'pruner'>, SearchStudyOptions {}
 
 export interface LoadSearchStudyOptions extends SearchStudyOptions {
   readonly studyName: string;

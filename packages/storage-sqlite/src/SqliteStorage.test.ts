@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ConfigError, FileAccessError, StudyStorageError, type ParameterDistribution } from '@open-autoglm/core';
+import { ConfigError, FileAccessError, RandomSampler, StudyStorageError, createStudy, type ParameterDistribution } from '@open-autoglm/core';
 import { runStudyStorageConformance } from '@open-autoglm/core/testing';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -298,6 +298,34 @@ describe('SqliteStorage', () => {
       expect(resumed.failStaleTrials(id)).toEqual([]);
       // Numbering goes on where it stopped.
       expect(resumed.getTrial(resumed.createTrial(id)).number).toBe(2);
+    });
+
+    it('should re-run the configuration a killed process left running when the study is resumed, once', () => {
+      const space = { lr: { kind: 'float', low: 1e-4, high: 1e-1, log: true }, method: activation } as const;
+      const crashed = createStudy({ directions: ['minimize'], storage: open(), studyName: 'pipeline', sampler: new RandomSampler({ seed: 1 }) });
+      crashed.tell(crashed.ask(space), 0.5);
+      const interrupted = crashed.ask(space);
+      interrupted.setUserAttr('plan', 'int8');
+      // The process dies here, leaving trial #1 running in the file.
+
+      const resume = (): ReturnType<typeof createStudy> =>
+        createStudy({ directions: ['minimize'], storage: open(), studyName: 'pipeline', loadIfExists: true, sampler: new RandomSampler({ seed: 2 }) });
+      const resumed = resume();
+      expect(resumed.trials.map((trial) => [trial.number, trial.state])).toEqual([
+        [0, 'complete'],
+        [1, 'failed'],
+        [2, 'waiting'],
+      ]);
+      expect(rows("SELECT number, state FROM trials WHERE state != 'COMPLETE' ORDER BY number")).toEqual([
+        { number: 1, state: 'FAIL' },
+        { number: 2, state: 'WAITING' },
+      ]);
+      // Resuming again (say the second process died before asking) queues nothing more.
+      expect(resume().trials).toHaveLength(3);
+      const rerun = resume().ask(space);
+      expect(rerun.number).toBe(2);
+      expect(rerun.params).toEqual(interrupted.params);
+      expect(rerun.userAttrs).toEqual({ plan: 'int8' });
     });
 
     it('should count a running trial without heartbeat (a Python process without heartbeats) from its start', () => {

@@ -174,7 +174,9 @@ function describeDistribution(distribution: ParameterDistribution): string {
  * Resuming after a crash: a study is found again by name and its trials come back as stored.
  * Trials a dead process left `running` stay `running` (as in Optuna) until `failStaleTrials`
  * fails them; staleness is measured with Optuna's `trial_heartbeats` table, which this storage
- * updates on every write to a running trial.
+ * updates on every write to a running trial. A single worker resuming with core's
+ * `createStudy({ loadIfExists: true })` needs neither: by default that fails every trial left
+ * running and queues its parameters again (`interruptedTrials`).
  */
 export class SqliteStorage implements StudyStorage {
   /** The absolute path of the database file. */

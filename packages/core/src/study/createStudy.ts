@@ -6,6 +6,7 @@ import type { TrialPruner } from '../contracts/TrialPruner.js';
 import { ConfigError } from '../errors/errors.js';
 import { InMemoryStorage } from './InMemoryStorage.js';
 import { NopPruner } from './NopPruner.js';
+import { retryInterruptedTrials, type InterruptedTrialHandling } from './retryInterruptedTrials.js';
 import { SearchStudy, type ConstraintsFunction } from './SearchStudy.js';
 
 /**
@@ -24,7 +25,15 @@ export interface SearchStudyOptions {
   readonly constraintsFunction?: ConstraintsFunction;
 }
 
-export interface CreateSearchStudyOptions extends CreateStudyOptions, SearchStudyOptions {}
+export interface CreateSearchStudyOptions extends CreateStudyOptions, SearchStudyOptions {
+  /**
+   * With `loadIfExists`, what happens to trials the previous process left `running` ['retry':
+   * each is failed and its parameters queued again, so the next `ask` re-runs it]. The default
+   * assumes this process is the study's only worker; pass 'keep' when other live processes
+   * share the study.
+   */
+  readonly interruptedTrials?: InterruptedTrialHandling;
+}
 
 export interface LoadSearchStudyOptions extends SearchStudyOptions {
   readonly studyName: string;
@@ -35,7 +44,8 @@ const knownDirections: readonly StudyDirection[] = ['minimize', 'maximize'];
 
 /**
  * Creates a study (Optuna's `create_study`), or with `loadIfExists` resumes the study of that
- * name in `storage`, whose directions must then be the same.
+ * name in `storage`, whose directions must then be the same; trials left running by the process
+ * that stopped are handled as `interruptedTrials` says (re-queued by default).
  */
 export function createStudy(options: CreateSearchStudyOptions): Study {
   const { directions } = options;
@@ -60,6 +70,7 @@ export function createStudy(options: CreateSearchStudyOptions): Study {
         `Study "${studyName}" was created with directions [${stored.join(', ')}], not [${directions.join(', ')}]: resume it with its own directions, or choose another name.`,
       );
     }
+    retryInterruptedTrials(storage, existing, options.interruptedTrials ?? 'retry');
     return newStudy(storage, existing, studyName, stored, options);
   }
   return newStudy(storage, storage.createStudy(studyName, directions), studyName, directions, options);
