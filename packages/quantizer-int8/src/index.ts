@@ -13,3 +13,4 @@ export { prepareForQuantization } from './prepareForQuantization.js';
 export * from './planStaticQuantization.js';
 export * from './insertQdq.js';
 export * from './quantizeStatic.js';
+export * from './quantizeDynamic.js';
