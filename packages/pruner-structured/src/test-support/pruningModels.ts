@@ -1,0 +1,129 @@
+/**
+ * Test support for the pruner (not exported from the package): the fixture models with a few
+ * rows of their evaluation data, and small hand-built graphs.
+ */
+import { create } from '@bufbuild/protobuf';
+import { type NpyArray, createSession, readArray } from '@open-autoglm/runtime';
+import {
+  arrayToTensor,
+  DataType,
+  GraphProtoSchema,
+  makeNode,
+  makeTensorValueInfo,
+  type ModelProto,
+  ModelProtoSchema,
+  OnnxModel,
+  OperatorSetIdProtoSchema,
+  type TensorProto,
+} from '@open-autoglm/onnx';
+import { Tensor } from 'onnxruntime-node';
+
+export const FIXTURES = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam'] as const;
+export type Fixture = (typeof FIXTURES)[number];
+
+export const EVAL_SPLIT: Readonly<Record<Fixture, string>> = {
+  'lenet5-fmnist': 'fmnist-val-2k',
+  'resnet8-fmnist': 'fmnist-val-2k',
+  'vgg11bn-mnist': 'mnist-test',
+  'tinybert-spam': 'spam-val',
+};
+
+export const CALIB_SPLIT: Readonly<Record<Fixture, string>> = {
+  'lenet5-fmnist': 'fmnist-calib',
+  'resnet8-fmnist': 'fmnist-calib',
+  'vgg11bn-mnist': 'mnist-calib',
+  'tinybert-spam': 'spam-calib',
+};
+
+export function fixturePath(file: string): string {
+  return new URL(`../../../../fixtures/${file}`, import.meta.url).pathname;
+}
+
+export function loadFixture(name: Fixture): Promise<OnnxModel> {
+  return OnnxModel.load(fixturePath(`${name}.onnx`));
+}
+
+/** The first `count` rows of an array as an onnxruntime tensor. */
+export function rowsOf(array: NpyArray, count: number): Tensor {
+  const row = array.shape.slice(1).reduce((a, b) => a * b, 1);
+  const data = array.data.subarray(0, count * row);
+  return new Tensor(array.dtype as 'float32', data as Float32Array, [count, ...array.shape.slice(1)]);
+}
+
+export async function evalRows(name: Fixture, count: number): Promise<Tensor> {
+  return rowsOf(await readArray(fixturePath(`${EVAL_SPLIT[name]}.x.npy`)), count);
+}
+
+/** Runs a model (1 thread) on one input tensor and returns its first output's values. */
+export async function runOnce(model: OnnxModel | Uint8Array, input: Tensor): Promise<Float32Array> {
+  const session = await createSession(model instanceof OnnxModel ? model.toBytes() : model, { device: 'cpu', threads: 1 });
+  const outputs = await session.run({ [session.inputNames[0] as string]: input });
+  return outputs[session.outputNames[0] as string]?.data as Float32Array;
+}
+
+/** Deterministic values in [-1, 1). */
+export function randomValues(length: number, seed = 1): Float32Array {
+  const out = new Float32Array(length);
+  let s = seed >>> 0;
+  for (let i = 0; i < length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+function weight(name: string, dims: number[], seed: number): TensorProto {
+  return arrayToTensor(name, randomValues(dims.reduce((a, b) => a * b, 1), seed), dims);
+}
+
+export interface SmallModelOptions {
+  /** Puts a custom-domain op on the first conv's branch. */
+  readonly customOp?: boolean;
+}
+
+/**
+ * x[N,3,8,8] -> conv_a(8) -> Relu -> [custom op] -> conv_b(8) -> Relu -> GlobalAveragePool ->
+ * Flatten -> fc(4), and a second branch conv_c(6) -> Relu -> Mul by a [6,1,1] constant ->
+ * conv_d(8) added to conv_b's output before the Relu (a residual join).
+ */
+export function smallConvModel(options: SmallModelOptions = {}): OnnxModel {
+  const nodes = [
+    makeNode('Conv', ['x', 'wa', 'ba'], ['a'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv_a'),
+    makeNode('Relu', ['a'], ['a_relu'], {}, 'relu_a'),
+    ...(options.customOp === true ? [makeNode('Scramble', ['a_relu'], ['a_custom'], {}, 'custom', 'com.example')] : []),
+    makeNode('Conv', [options.customOp === true ? 'a_custom' : 'a_relu', 'wb'], ['b'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv_b'),
+    makeNode('Conv', ['x', 'wc', 'bc'], ['c'], { kernel_shape: [1, 1] }, 'conv_c'),
+    makeNode('Relu', ['c'], ['c_relu'], {}, 'relu_c'),
+    makeNode('Mul', ['c_relu', 'scale_c'], ['c_scaled'], {}, 'scale_c'),
+    makeNode('Conv', ['c_scaled', 'wd'], ['d'], { kernel_shape: [1, 1] }, 'conv_d'),
+    makeNode('Add', ['b', 'd'], ['sum'], {}, 'join'),
+    makeNode('Relu', ['sum'], ['sum_relu'], {}, 'relu_sum'),
+    makeNode('GlobalAveragePool', ['sum_relu'], ['pooled'], {}, 'pool'),
+    makeNode('Flatten', ['pooled'], ['flat'], { axis: 1 }, 'flatten'),
+    makeNode('Gemm', ['flat', 'wf', 'bf'], ['y'], { transB: 1 }, 'fc'),
+  ];
+  const initializers = [
+    weight('wa', [8, 3, 3, 3], 1),
+    weight('ba', [8], 2),
+    weight('wb', [8, 8, 3, 3], 3),
+    weight('wc', [6, 3, 1, 1], 4),
+    weight('bc', [6], 5),
+    weight('scale_c', [6, 1, 1], 6),
+    weight('wd', [8, 6, 1, 1], 7),
+    weight('wf', [4, 8], 8),
+    weight('bf', [4], 9),
+  ];
+  const graph = create(GraphProtoSchema, {
+    name: 'small',
+    input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 3, 8, 8])],
+    output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', 4])],
+    initializer: initializers,
+    node: nodes,
+    // Exporters declare the shapes of custom ops, which no shape inference knows.
+    valueInfo: options.customOp === true ? [makeTensorValueInfo('a_custom', DataType.FLOAT, ['batch', 8, 8, 8])] : [],
+  });
+  const opsetImport = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })];
+  if (options.customOp === true) opsetImport.push(create(OperatorSetIdProtoSchema, { domain: 'com.example', version: 1n }));
+  const proto: ModelProto = create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph });
+  return new OnnxModel(proto);
+}
