@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommandToken, PassToken, PluginRegistry, type PassContext, type Dataset as SplitData, silentLogger } from '@open-autoglm/core';
+import { CommandToken, type Pass, PassToken, PluginRegistry, type PassContext, type Dataset as SplitData, silentLogger } from '@open-autoglm/core';
 import { runPluginConformance } from '@open-autoglm/core/testing';
 import { OnnxModel } from '@open-autoglm/onnx';
 import { createSession, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
@@ -14,10 +14,10 @@ import plugin from './index.js';
 const fixtures = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
 const lenetFile = path.join(fixtures, 'lenet5-fmnist.onnx');
 
-function resolve(options: unknown): { pass: ReturnType<PluginRegistry['resolve']>; registry: PluginRegistry } {
+function resolve(options: unknown): { pass: Pass } {
   const registry = new PluginRegistry(container.createChildContainer());
   registry.add(plugin, options);
-  return { pass: registry.resolve(plugin, PassToken), registry };
+  return { pass: registry.resolve(plugin, PassToken) };
 }
 
 /** A split as the pipeline hands it over: where its files are (the pass reads them itself). */
