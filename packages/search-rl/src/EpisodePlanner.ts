@@ -112,9 +112,13 @@ export class EpisodePlanner {
     return Object.fromEntries(this.steps.map((step) => [step.name, step.distribution]));
   }
 
-  /** How many choices each step offers (undefined for a continuous one); known after the first plan. */
-  get choiceCounts(): readonly (number | undefined)[] | undefined {
-    return this.actions?.map((actions) => (actions.kind === 'choices' ? actions.values.length : undefined));
+  /** How many choices each step offers (undefined for a continuous one). */
+  get choiceCounts(): readonly (number | undefined)[] {
+    return this.steps.map(({ distribution: d }) => {
+      if (d.kind === 'categorical') return d.choices.length;
+      if (d.kind === 'int' || d.step !== undefined) return numericGrid(d).length;
+      return this.options.continuousBins;
+    });
   }
 
   /** Plans one episode; yields the plans whose cost it needs (only when there is a budget). */
