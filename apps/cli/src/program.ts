@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import type { CliIo } from './cliIo.js';
 import { benchCommand } from './commands/benchCommand.js';
+import { compressCommand } from './commands/compressCommand.js';
 import { evalCommand } from './commands/evalCommand.js';
+import { initCommand } from './commands/initCommand.js';
 import { inspectCommand } from './commands/inspectCommand.js';
 import { pluginsCommand } from './commands/pluginsCommand.js';
 import { schemaCommand } from './commands/schemaCommand.js';
@@ -19,7 +21,7 @@ export function createProgram(io: CliIo): Command {
     .showHelpAfterError('(run autoglm --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  for (const make of [inspectCommand, evalCommand, benchCommand, validateCommand, pluginsCommand, schemaCommand, trainCommand]) {
+  for (const make of [inspectCommand, evalCommand, benchCommand, validateCommand, pluginsCommand, schemaCommand, trainCommand, compressCommand, initCommand]) {
     // Subcommands inherit the output routing and throw instead of exiting, like the root.
     const command = make(io).exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.option('--verbose', 'on error, print the stack and the chain of causes');

@@ -57,7 +57,10 @@ export interface AutoCompressorOptions {
   readonly onEvent?: (event: CompressionEvent) => void;
   /** Parent of the plugins' containers; default a child of tsyringe's root container. */
   readonly container?: DependencyContainer;
+  /** Aborts the run: the passes and measurements in progress are asked to stop. */
   readonly signal?: AbortSignal;
+  /** Stops starting new trials; the one in progress finishes and the outputs are written (Ctrl-C). */
+  readonly stopSignal?: AbortSignal;
 }
 
 /** What `run()` returns: the report it wrote and where the outputs are. */
@@ -147,7 +150,7 @@ export class AutoCompressor {
       let best = this.#bestTrial(record, recordStudyId, study, plan);
       if (best !== undefined) await this.#writeBest(outputDir, workDir, best.number);
       while (finished < budget || pending !== undefined) {
-        if (this.#options.signal?.aborted === true) {
+        if (this.#options.signal?.aborted === true || (pending === undefined && this.#options.stopSignal?.aborted === true)) {
           stoppedBecause = 'stopped by the caller';
           break;
         }

@@ -124,6 +124,14 @@ function ticks(values: readonly number[], count: number): number[] {
   return Array.from({ length: count }, (_, i) => low + ((high - low) * i) / (count - 1));
 }
 
+/** Enough decimals that neighbouring ticks of `values`' range read differently. */
+function tickFormat(values: readonly number[], count: number): (v: number) => string {
+  const range = Math.max(...values) - Math.min(...values);
+  const step = range / Math.max(1, count - 1);
+  const digits = step > 0 ? Math.min(6, Math.max(0, Math.ceil(-Math.log10(step)) + 1)) : 2;
+  return (v) => v.toFixed(digits);
+}
+
 function axes(xLabel: string, yLabel: string, xTicks: readonly number[], yTicks: readonly number[], x: (v: number) => number, y: (v: number) => number, formatX: (v: number) => string, formatY: (v: number) => string): string {
   const bottom = height - margin.bottom;
   return [
@@ -164,9 +172,8 @@ function scatter(trials: readonly ReportedTrial[], report: CompressionReport, me
       : `<line x1="${x(floor).toFixed(1)}" y1="${margin.top}" x2="${x(floor).toFixed(1)}" y2="${height - margin.bottom}" stroke="#888" stroke-dasharray="6 4"/>` +
         `<text x="${(x(floor) + 4).toFixed(1)}" y="${margin.top + 12}" font-size="11" fill="#555">per-call floor (batch 1)</text>`;
   const baseMark = `<rect class="point baseline" x="${(x(baseX) - 5).toFixed(1)}" y="${(y(baseY) - 5).toFixed(1)}" width="10" height="10" fill="#2e7d32"><title>input model: ${baseY.toFixed(2)} %, ${baseX.toFixed(3)}</title></rect>`;
-  const digits = metric === 'size' ? 0 : 3;
   return `<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="accuracy vs ${metric}">` +
-    axes(label, 'accuracy (%)', ticks(xs, 5), ticks(ys, 5), x, y, (v) => v.toFixed(digits), (v) => v.toFixed(1)) +
+    axes(label, 'accuracy (%)', ticks(xs, 5), ticks(ys, 5), x, y, tickFormat(xs, 5), tickFormat(ys, 5)) +
     floorLine + frontLine + baseMark + marks.join('') + '</svg>';
 }
 
@@ -183,7 +190,7 @@ function historyPlot(report: CompressionReport): string {
   );
   const baseLine = `<line x1="${margin.left}" y1="${y(baseY).toFixed(1)}" x2="${width - margin.right}" y2="${y(baseY).toFixed(1)}" stroke="#2e7d32" stroke-dasharray="4 3"/>`;
   return `<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="search history">` +
-    axes('trial', 'accuracy (%)', ticks(xs, Math.min(6, Math.max(2, xs.length))), ticks(ys, 5), x, y, (v) => v.toFixed(0), (v) => v.toFixed(1)) +
+    axes('trial', 'accuracy (%)', [...new Set(ticks(xs, 6).map(Math.round))], ticks(ys, 5), x, y, (v) => v.toFixed(0), tickFormat(ys, 5)) +
     baseLine + marks.join('') + '</svg>';
 }
 

@@ -6,16 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AutoCompressor, type CompressionEvent, type CompressionReport } from '@open-autoglm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { roundWeightsPlugin } from './test-support/roundWeightsPlugin.js';
 
 // The engine plugin drives core's AutoCompressor end to end: LeNet-5 on 500 Fashion-MNIST
 // images, a real (test-sized) pass loaded from disk, the real search-bayes strategy and the
 // SQLite study database.
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
-const shimKey = Symbol.for('open-autoglm.test.pipeline-plugins');
-(globalThis as Record<symbol, unknown>)[shimKey] = roundWeightsPlugin;
-
-let shim = '';
+const roundWeights = fileURLToPath(new URL('./test-support/roundWeightsPlugin.js', import.meta.url));
 
 function config(dir: string, overrides: { trials?: number; pass?: string; val?: string; search?: string; objectives?: string[] } = {}): string {
   const quickstart = path.join(repo, 'examples/quickstart');
@@ -28,7 +24,7 @@ function config(dir: string, overrides: { trials?: number; pass?: string; val?: 
     ...(overrides.objectives ?? ['{ metric: accuracy, maxDrop: 0.02 }', '{ metric: latency }']).map((o) => `  - ${o}`),
     `search: ${overrides.search ?? `{ use: search-bayes, with: { sampler: tpe, trials: ${overrides.trials ?? 4}, seed: 7, startupTrials: 2 } }`}`,
     'passes:',
-    `  - { use: ${overrides.pass ?? shim} }`,
+    `  - { use: ${overrides.pass ?? roundWeights} }`,
     `output: ${path.join(dir, 'out')}`,
     '',
   ].join('\n');
@@ -45,8 +41,6 @@ describe('AutoCompressor with the runtime engine', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'autoglm-pipeline-'));
-    shim = path.join(dir, 'round-weights.js');
-    await writeFile(shim, `export default globalThis[Symbol.for('open-autoglm.test.pipeline-plugins')];\n`);
   });
 
   afterAll(async () => {

@@ -1,0 +1,151 @@
+import cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
+import { AutoCompressor, type CompressionEvent, type CompressionReport, type ModelMetrics, loadConfig } from '@open-autoglm/core';
+import { type CliIo, printJson, processIo } from '../cliIo.js';
+import { parsePositiveInteger } from '../options.js';
+
+interface CompressOptions {
+  readonly resume?: boolean;
+  readonly trials?: number;
+  readonly timeBudget?: number;
+  readonly cache: boolean;
+  readonly json?: boolean;
+}
+
+/**
+ * `autoglm compress <config>`: the whole pipeline (baseline, search, deploy) with a live
+ * progress display: a bar on a terminal, plain lines otherwise (both on stderr, so `--json`
+ * output on stdout stays one document). Ctrl-C stops after the trial in progress and still
+ * writes the report of the trials so far.
+ */
+export function compressCommand(io: CliIo): Command {
+  return new Command('compress')
+    .description('search pruning, distillation and INT8 settings for a model and write the best compressed model and a report')
+    .argument('<config>', 'the YAML config file (autoglm init writes a starter)')
+    .option('--resume', "continue the run in the config's output folder (after a crash, kill or Ctrl-C)")
+    .option('--trials <n>', "trial budget (default: the search plugin's trials)", parsePositiveInteger)
+    .option('--time-budget <minutes>', 'stop starting trials after this many minutes', parsePositiveMinutes)
+    .option('--no-cache', 'apply every pass again instead of reusing outputs of identical earlier choices')
+    .option('--json', 'print the report as one JSON document')
+    .action(async (configPath: string, options: CompressOptions) => {
+      const loaded = await loadConfig(configPath);
+      const progress = progressDisplay(io, options.json === true);
+      const stop = new AbortController();
+      const onInterrupt = (): void => {
+        if (stop.signal.aborted) process.exit(130);
+        io.stderr('\nStopping after the trial in progress; the report covers the trials so far (Ctrl-C again to quit at once, then --resume).\n');
+        stop.abort();
+      };
+      process.on('SIGINT', onInterrupt);
+      let report: CompressionReport;
+      let bestModel: string | undefined;
+      try {
+        const result = await new AutoCompressor(loaded, {
+          ...(options.resume === true ? { resume: true } : {}),
+          ...(options.trials === undefined ? {} : { trials: options.trials }),
+          ...(options.timeBudget === undefined ? {} : { timeBudgetMs: options.timeBudget * 60_000 }),
+          cache: options.cache,
+          onEvent: progress.update,
+          stopSignal: stop.signal,
+        }).run();
+        report = result.report;
+        bestModel = result.bestModel;
+      } finally {
+        process.off('SIGINT', onInterrupt);
+        progress.stop();
+      }
+      if (options.json === true) {
+        printJson(io, { bestModel: bestModel ?? null, outputDir: loaded.config.output, ...report });
+        return;
+      }
+      io.stdout(summary(report, loaded.config.output, bestModel));
+    });
+}
+
+function parsePositiveMinutes(value: string): number {
+  const minutes = Number(value);
+  if (!Number.isFinite(minutes) || minutes <= 0) throw new InvalidArgumentError(`expected a positive number of minutes, got "${value}".`);
+  return minutes;
+}
+
+interface ProgressDisplay {
+  readonly update: (event: CompressionEvent) => void;
+  readonly stop: () => void;
+}
+
+/** `acc 91.20 %  lat 0.412 ms  size 312.4 KB` */
+export function describeMetrics(metrics: ModelMetrics | undefined): string {
+  if (metrics === undefined) return '-';
+  const parts: string[] = [];
+  if (metrics['accuracy'] !== undefined) parts.push(`acc ${(metrics['accuracy'] * 100).toFixed(2)} %`);
+  if (metrics['latency'] !== undefined) parts.push(`lat ${metrics['latency'].toFixed(3)} ms`);
+  if (metrics['size'] !== undefined) parts.push(`size ${(metrics['size'] / 1024).toFixed(1)} KB`);
+  return parts.join('  ');
+}
+
+/** A cli-progress bar (trial i/N, current step, best so far, ETA) on a terminal; one line per event otherwise. */
+function progressDisplay(io: CliIo, quiet: boolean): ProgressDisplay {
+  if (io === processIo && process.stderr.isTTY === true && !quiet) {
+    const bar = new cliProgress.SingleBar(
+      { format: 'trial {value}/{total} |{bar}| {step} | best: {best} | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 10 },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    let best = 'none yet';
+    return {
+      update: (event) => {
+        if (event.type === 'baseline') {
+          process.stderr.write(`baseline: ${describeMetrics(event.metrics)}  (batch-1 call floor ${event.callFloorMs.toFixed(4)} ms)\n`);
+        } else if (event.type === 'trialStart') {
+          if (!started) bar.start(event.total, event.index - 1, { step: 'starting', best });
+          started = true;
+          bar.update(event.index - 1, { step: `trial ${event.trial}: starting` });
+        } else if (event.type === 'trialStep') {
+          bar.update({ step: `trial ${event.trial}: ${event.step}` });
+        } else if (event.type === 'trialEnd') {
+          if (event.best !== undefined) best = `#${event.best.trial} ${describeMetrics(event.best.metrics)}`;
+          bar.update(event.index, { step: `trial ${event.trial} ${event.state}${event.feasible ? '' : ' (infeasible)'}`, best });
+        }
+      },
+      stop: () => {
+        if (started) bar.stop();
+        started = false;
+      },
+    };
+  }
+  return {
+    update: (event) => {
+      if (quiet) return;
+      if (event.type === 'baseline') io.stderr(`baseline: ${describeMetrics(event.metrics)}  (batch-1 call floor ${event.callFloorMs.toFixed(4)} ms)\n`);
+      else if (event.type === 'searchSpace') io.stderr(`search space: ${event.parameters} parameter(s)${event.resumedTrials > 0 ? `; resumed after ${event.resumedTrials} finished trial(s)` : ''}\n`);
+      else if (event.type === 'trialEnd') {
+        const outcome = event.state === 'failed' ? `failed: ${event.error ?? ''}` : `${describeMetrics(event.metrics)}${event.feasible ? '' : '  (infeasible)'}`;
+        const best = event.best === undefined ? 'none yet' : `#${event.best.trial}`;
+        io.stderr(`trial ${event.index}/${event.total} (#${event.trial}, ${(event.durationMs / 1000).toFixed(1)} s): ${outcome}  best: ${best}\n`);
+      }
+    },
+    stop: () => undefined,
+  };
+}
+
+function summary(report: CompressionReport, outputDir: string, bestModel: string | undefined): string {
+  const lines = [
+    `${report.trials.length} trial(s), stopped: ${report.search.stoppedBecause}, ${(report.search.elapsedMs / 1000).toFixed(1)} s`,
+    `input  ${describeMetrics(report.baseline)}`,
+  ];
+  if (report.best === undefined || bestModel === undefined) {
+    lines.push('No trial met every bound of the objectives: no best.onnx. Loosen the bounds or give the search more trials.');
+  } else {
+    const after = report.best.metrics ?? {};
+    const ratio = (key: string): string => {
+      const before = report.baseline[key];
+      const value = after[key];
+      return before === undefined || value === undefined || value === 0 ? '?' : (before / value).toFixed(2);
+    };
+    lines.push(`best   ${describeMetrics(after)}  (trial ${report.best.number})`);
+    lines.push(`       ${ratio('latency')}x faster, ${ratio('size')}x smaller, accuracy ${(((after['accuracy'] ?? 0) - (report.baseline['accuracy'] ?? 0)) * 100).toFixed(2)} points`);
+    lines.push(`written ${bestModel}`);
+  }
+  lines.push(`report  ${outputDir}/report.html (${report.pareto.length} Pareto-optimal model(s) in ${outputDir}/pareto)`);
+  return `${lines.join('\n')}\n`;
+}
