@@ -138,7 +138,7 @@ export class AutoCompressor {
       });
       const fingerprint = configFingerprint(loaded);
       const recordStudyId = record === undefined ? undefined : this.#openRecordStudy(record, plan, fingerprint);
-      const resumed = record === undefined || recordStudyId === undefined ? { pending: undefined, finished: 0 } : this.#replay(record, recordStudyId, study, distributions);
+      const resumed = record === undefined || recordStudyId === undefined ? { pending: undefined, finished: 0 } : await this.#replay(record, recordStudyId, study, distributions);
       this.#emit({ type: 'searchSpace', parameters: searchSpace.length, resumedTrials: resumed.finished });
 
       // Steps 3-5: trials until a budget runs out or the goals are met.
@@ -162,7 +162,7 @@ export class AutoCompressor {
           stoppedBecause = 'goals met';
           break;
         }
-        const trial = pending?.trial ?? study.ask(distributions);
+        const trial = pending?.trial ?? (await askTrial(study, distributions));
         const recordTrialId = pending?.recordTrialId ?? (record === undefined || recordStudyId === undefined ? undefined : startRecordTrial(record, recordStudyId, trial, distributions));
         pending = undefined;
         this.#emit({ type: 'trialStart', trial: trial.number, index: finished + 1, total: budget });
@@ -307,12 +307,17 @@ export class AutoCompressor {
    * the recorded params enqueued instead (its later proposals then differ from an uninterrupted
    * run's). A trial left `running` by the killed process is the one to run next, under its number.
    */
-  #replay(record: StudyStorage, studyId: number, study: Study, distributions: Record<string, ParameterDistribution>): { pending: { trial: Trial; recordTrialId: number } | undefined; finished: number } {
+  async #replay(
+    record: StudyStorage,
+    studyId: number,
+    study: Study,
+    distributions: Record<string, ParameterDistribution>,
+  ): Promise<{ pending: { trial: Trial; recordTrialId: number } | undefined; finished: number }> {
     let finished = 0;
     let reproducible = true;
     for (const stored of record.getAllTrials(studyId)) {
       if (!reproducible) study.enqueueTrial(stored.params);
-      let trial = study.ask(distributions);
+      let trial = await askTrial(study, distributions);
       if (reproducible && !sameParams(trial.params, stored.params)) {
         this.#logger.warn('the strategy does not reproduce the recorded trials; resuming with the recorded params enqueued', { trial: stored.number });
         study.tell(trial, 'failed');
@@ -452,6 +457,16 @@ export class AutoCompressor {
     await writeOutputFile(path.join(outputDir, 'report.html'), renderReportHtml(report));
     return report;
   }
+}
+
+/**
+ * Asks the next trial. Strategies whose sampler plans a whole trial against an asynchronous cost
+ * model (search-rl) expose `prepareTrial()`, to be awaited before `ask`.
+ */
+async function askTrial(study: Study, distributions: Record<string, ParameterDistribution>): Promise<Trial> {
+  const planning = (study as Study & { prepareTrial?: () => Promise<void> }).prepareTrial;
+  if (typeof planning === 'function') await planning.call(study);
+  return study.ask(distributions);
 }
 
 function trialModelFile(workDir: string, trialNumber: number): string {

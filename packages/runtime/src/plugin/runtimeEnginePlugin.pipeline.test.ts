@@ -96,6 +96,16 @@ describe('AutoCompressor with the runtime engine', () => {
     expect(resumed.report.search.cacheMisses + resumed.report.search.cacheHits).toBe(2);
   });
 
+  it('should run the same config with the search-rl strategy', async () => {
+    const rl = await mkdtemp(path.join(dir, 'rl-'));
+    const search = '{ use: search-rl, with: { agent: reinforce, trials: 3, seed: 1 } }';
+    const { report } = await new AutoCompressor(await writeConfig(rl, config(rl, { search })), { stopWhenGoalsMet: false }).run();
+    expect(report.search.strategy).toMatch(/^@open-autoglm\/search-rl@/);
+    expect(report.trials.map((t) => t.state)).toEqual(['complete', 'complete', 'complete']);
+    // Every trial is one episode deciding every layer's parameter.
+    for (const trial of report.trials) expect(Object.keys(trial.params)).toHaveLength(5);
+  });
+
   it('should fail before any trial, naming the YAML key, for an unknown plugin, a bad option and a missing data file', async () => {
     const cases: Array<[Parameters<typeof config>[1], RegExp]> = [
       [{ pass: 'pruner-structurd' }, /passes\[0\].*npm install pruner-structurd/s],
