@@ -17,7 +17,7 @@ const every: Readonly<Record<string, ParameterDistribution>> = {
   int: { kind: 'int', low: -3, high: 7 },
   step_int: { kind: 'int', low: 0, high: 12, step: 3 },
   log_int: { kind: 'int', low: 1, high: 1024, log: true },
-  choice: { kind: 'categorical', choices: ['relu', 'gelu', 3, 0.5, true, false] },
+  choice: { kind: 'categorical', choices: ['relu', 'gelu', 3, 0.5, true, false, null] },
 };
 
 /** Writes, through the storage API, what Python must read back: both kinds of study, every state and distribution kind. */
@@ -27,7 +27,7 @@ function writeStudies(storage: SqliteStorage): void {
   storage.setStudyUserAttr(single, 'not-a-number', Number.NaN);
   storage.setStudySystemAttr(single, 'written-by', 'open-autoglm');
 
-  const params = (trialId: number, values: Readonly<Record<string, number | string | boolean>>): void => {
+  const params = (trialId: number, values: Readonly<Record<string, number | string | boolean | null>>): void => {
     for (const [name, value] of Object.entries(values)) storage.setTrialParam(trialId, name, value, every[name] as ParameterDistribution);
   };
   const first = { x: 0.5, step_float: 0.75, log_float: 0.001, int: -3, step_int: 9, log_int: 64, choice: 'gelu' };
@@ -55,7 +55,7 @@ function writeStudies(storage: SqliteStorage): void {
   storage.setTrialStateValues(infinite, 'complete', [Infinity]);
 
   const running = storage.createTrial(single);
-  params(running, { x: -1, choice: 0.5 });
+  params(running, { x: -1, choice: null });
   storage.setTrialIntermediateValue(running, 0, 0.125);
 
   storage.createTrial(single, { state: 'waiting', params: { x: 0 }, distributions: { x: every.x as ParameterDistribution }, systemAttrs: { fixed_params: { x: 0 } } });

@@ -14,6 +14,7 @@ describe('parameterDistributionSchema', () => {
     expect(problemsOf({ kind: 'int', low: 8, high: 64, step: 8 })).toEqual([]);
     expect(problemsOf({ kind: 'categorical', choices: ['minmax', 'percentile', 'entropy'] })).toEqual([]);
     expect(problemsOf({ kind: 'categorical', choices: [true, false] })).toEqual([]);
+    expect(problemsOf({ kind: 'categorical', choices: ['minmax', null] })).toEqual([]);
   });
 
   it('should apply Optuna’s rules on ranges, steps and log scales', () => {
@@ -83,5 +84,7 @@ describe('isValueInDistribution', () => {
     expect(isValueInDistribution(calibration, 'entropy')).toBe(true);
     expect(isValueInDistribution(calibration, 4)).toBe(true);
     expect(isValueInDistribution(calibration, '4')).toBe(false);
+    expect(isValueInDistribution(calibration, null)).toBe(false);
+    expect(isValueInDistribution({ kind: 'categorical', choices: ['minmax', null] }, null)).toBe(true);
   });
 });

@@ -24,8 +24,8 @@ export interface IntDistribution {
   readonly log?: boolean;
 }
 
-/** A value a categorical parameter can take. */
-export type CategoricalChoice = string | number | boolean;
+/** A value a categorical parameter can take (`null` as Optuna allows `None`, e.g. "no scheme"). */
+export type CategoricalChoice = string | number | boolean | null;
 
 /** One of a fixed list of choices (no order assumed). */
 export interface CategoricalDistribution {
@@ -119,7 +119,7 @@ const intDistributionSchema = z
 const categoricalDistributionSchema = z
   .strictObject({
     kind: z.literal('categorical'),
-    choices: z.array(z.union([z.string(), finiteNumber, z.boolean()])).min(1, { error: 'expected at least one choice' }),
+    choices: z.array(z.union([z.string(), finiteNumber, z.boolean(), z.null()])).min(1, { error: 'expected at least one choice' }),
   })
   .superRefine((d, ctx) => {
     if (new Set(d.choices).size !== d.choices.length) {

@@ -121,7 +121,7 @@ export class ActiveTrial implements Trial {
     const fixed = trial.systemAttrs[fixedParamsSystemAttrKey];
     if (typeof fixed === 'object' && fixed !== null && !Array.isArray(fixed) && name in fixed) {
       const value = (fixed as Readonly<Record<string, JsonValue>>)[name];
-      if ((typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && isValueInDistribution(distribution, value)) return value;
+      if ((value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && isValueInDistribution(distribution, value)) return value;
       throw new ConfigError(
         `Trial #${this.number} was enqueued with ${name} = ${JSON.stringify(value)}, which ${JSON.stringify(distribution)} cannot produce: enqueue a value inside the distribution.`,
       );

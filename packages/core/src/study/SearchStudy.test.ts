@@ -180,6 +180,21 @@ describe('SearchStudy', () => {
     expect(() => study.ask().suggestFloat('x', 0, 1)).toThrow(/enqueued with x = 5/);
   });
 
+  it('should offer null as a categorical choice (Optuna\'s None), sampled and enqueued like any other', () => {
+    const study = randomStudy();
+    const seen = new Set<unknown>();
+    for (let i = 0; i < 40; i++) {
+      const trial = study.ask();
+      seen.add(trial.suggestCategorical('calibration', ['minmax', null]));
+      study.tell(trial, i);
+    }
+    expect(seen).toEqual(new Set(['minmax', null]));
+    study.enqueueTrial({ calibration: null });
+    const enqueued = study.ask();
+    expect(enqueued.suggestCategorical('calibration', ['minmax', null])).toBeNull();
+    expect(() => study.ask().suggestCategorical('calibration', ['minmax', null, null])).toThrow(/distinct choices/);
+  });
+
   it('should resume a study by name and refuse a duplicate name or other directions', async () => {
     const storage = new InMemoryStorage();
     const first = createStudy({ directions: ['minimize'], storage, studyName: 'resnet8', sampler: new RandomSampler({ seed: 3 }) });

@@ -4,7 +4,7 @@ import { createStudy } from './createStudy.js';
 import { RandomSampler } from './RandomSampler.js';
 import { failedTrialSystemAttrKey, retryHistorySystemAttrKey, retryInterruptedTrials } from './retryInterruptedTrials.js';
 
-const space = { lr: { kind: 'float', low: 1e-4, high: 1e-1, log: true }, method: { kind: 'categorical', choices: ['minmax', 'entropy'] } } as const;
+const space = { lr: { kind: 'float', low: 1e-4, high: 1e-1, log: true }, method: { kind: 'categorical', choices: ['minmax', null] } } as const;
 
 /** A study with trial #0 complete and trial #1 left running with params, a user attribute and constraints. */
 function interruptedStudy(storage = new InMemoryStorage()): { storage: InMemoryStorage; params: Record<string, unknown> } {
