@@ -6,7 +6,7 @@ import { ConfigError, FileAccessError } from '@open-autoglm/core';
 import { createSession } from '../session.js';
 import { evaluateAccuracy } from '../evaluateAccuracy.js';
 import { loadDataset } from '../dataset.js';
-import { runTrainingJob, type TrainingJob } from './runTrainingJob.js';
+import { runTrainingJob, type TrainingJob, type TrainingJobSpec } from './runTrainingJob.js';
 import { readCheckpoint } from './TrainingCheckpoint.js';
 import { type MlpTrainingFiles, writeMlpTrainingFiles } from './test-support/mlpTrainingFiles.js';
 
@@ -66,6 +66,20 @@ describe('runTrainingJob', () => {
     const checkpoint = path.join(dir, 'other.ckpt');
     await runTrainingJob({ ...job, checkpoint, maxSteps: 2 });
     await expect(runTrainingJob({ ...job, resume: checkpoint, batchSize: 8 })).rejects.toThrow(ConfigError);
+  });
+
+  it('should distill from a teacher model file without labels', async () => {
+    const teacher = path.join(dir, 'teacher.onnx');
+    await runTrainingJob({ ...job, output: teacher });
+    const { labels: _labels, ...unlabelled } = job;
+    const spec: TrainingJobSpec = { loss: [{ kind: 'distillation', temperature: 2, alpha: 1 }], optimizer: { kind: 'adamw' } };
+    const result = await runTrainingJob({ ...unlabelled, spec, teacher: { model: teacher } });
+    expect(result.completed).toBe(true);
+    expect(result.history.every((h) => h.trainAccuracy === null)).toBe(true); // the labels were never read
+    expect(result.history.at(-1)!.validationAccuracy).toBeGreaterThan(0.9);
+    await expect(runTrainingJob({ ...unlabelled, spec, teacher: { model: path.join(dir, 'no-teacher.onnx') } })).rejects.toThrow(
+      /no-teacher\.onnx does not exist/,
+    );
   });
 
   it('should fail before training, writing nothing, on an unwritable output or a missing model', async () => {

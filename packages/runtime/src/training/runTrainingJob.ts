@@ -12,6 +12,7 @@ import {
 import { loadDataset } from '../dataset.js';
 import { reinitializeParameters } from './reinitializeParameters.js';
 import { Trainer, type TrainHooks, type TrainingResult } from './Trainer.js';
+import type { TeacherCache, TeacherOptions } from './TeacherOutputs.js';
 import { readCheckpoint, type TrainingCheckpoint, writeCheckpoint } from './TrainingCheckpoint.js';
 
 /** A step spec that can cross a thread boundary (custom gradient rules are functions, so they cannot). */
@@ -25,9 +26,11 @@ export type TrainingJobSpec = Omit<TrainingStepSpec, 'rules'>;
 export interface TrainingJob {
   /** The inference model to train (.onnx). */
   readonly model: string;
-  /** Training inputs (`x.npy`, `set.npz:x`, or arrays by model input name) and integer labels. */
+  /** Training inputs (`x.npy`, `set.npz:x`, or arrays by model input name) and integer labels (optional when no loss term reads labels, e.g. pure distillation). */
   readonly data: string | Readonly<Record<string, string>>;
-  readonly labels: string;
+  readonly labels?: string;
+  /** The teacher of a step with distillation or mse loss terms (see `TeacherOptions`). */
+  readonly teacher?: TrainingJobTeacher;
   /** Labelled validation data, evaluated after every epoch. */
   readonly validation?: { readonly data: string | Readonly<Record<string, string>>; readonly labels: string };
   readonly epochs?: number;
@@ -51,6 +54,17 @@ export interface TrainingJob {
   readonly resume?: string;
   /** Stop after this many updates in total (a checkpoint is written when `checkpoint` is set). */
   readonly maxSteps?: number;
+}
+
+/** A teacher described by plain data (see `TeacherOptions`). */
+export interface TrainingJobTeacher {
+  /** The teacher model (.onnx). */
+  readonly model: string;
+  readonly logits?: string;
+  /** Student tensor -> teacher tensor, for the mse term's pairs. */
+  readonly features?: Readonly<Record<string, string>>;
+  /** Default `memory`. */
+  readonly cache?: TeacherCache;
 }
 
 export interface TrainingJobResult extends TrainingResult {
@@ -91,13 +105,14 @@ export async function runTrainingJob(job: TrainingJob, hooks: TrainHooks = {}): 
   learningRateAt(1, schedule); // a bad schedule fails now, not after the first epoch
 
   const modelBytes = await readModelFile(job.model);
+  const teacherBytes = job.teacher === undefined ? undefined : await readModelFile(job.teacher.model);
   for (const target of [job.output, job.checkpoint]) if (target !== undefined) await checkOutputPath(target, job.model);
   const model = OnnxModel.fromBytes(modelBytes, { source: job.model });
   await model.loadExternalData(job.model);
   if (reinitSeed !== null) reinitializeParameters(model, reinitSeed);
   const step = buildTrainingStep(model, spec).model;
   const [train, validation] = await Promise.all([
-    loadDataset({ x: job.data, y: job.labels }),
+    loadDataset({ x: job.data, ...(job.labels === undefined ? {} : { y: job.labels }) }),
     job.validation === undefined ? undefined : loadDataset({ x: job.validation.data, y: job.validation.labels }),
   ]);
 
@@ -112,8 +127,15 @@ export async function runTrainingJob(job: TrainingJob, hooks: TrainHooks = {}): 
     seed,
     learningRate: (update) => learningRateAt(update, schedule),
     target: { device: 'cpu', threads: job.threads ?? 1 },
-    settings: { spec, schedule, reinitSeed, modelSha256: createHash('sha256').update(modelBytes).digest('hex') },
+    settings: {
+      spec,
+      schedule,
+      reinitSeed,
+      modelSha256: createHash('sha256').update(modelBytes).digest('hex'),
+      ...(teacherBytes === undefined ? {} : { teacherSha256: createHash('sha256').update(teacherBytes).digest('hex') }),
+    },
     ...(resume === undefined ? {} : { resume }),
+    ...(job.teacher === undefined || teacherBytes === undefined ? {} : { teacher: await teacherOptions(job.teacher, teacherBytes) }),
   });
   let checkpointWritten: string | null = null;
   const saveCheckpoint = async (checkpoint: TrainingCheckpoint): Promise<void> => {
@@ -139,6 +161,17 @@ export async function runTrainingJob(job: TrainingJob, hooks: TrainHooks = {}): 
   } finally {
     await trainer.release();
   }
+}
+
+async function teacherOptions(teacher: TrainingJobTeacher, bytes: Uint8Array): Promise<TeacherOptions> {
+  const model = OnnxModel.fromBytes(bytes, { source: teacher.model });
+  await model.loadExternalData(teacher.model);
+  return {
+    model,
+    ...(teacher.logits === undefined ? {} : { logits: teacher.logits }),
+    ...(teacher.features === undefined ? {} : { features: teacher.features }),
+    ...(teacher.cache === undefined ? {} : { cache: teacher.cache }),
+  };
 }
 
 async function readModelFile(file: string): Promise<Uint8Array> {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAccessError } from '@open-autoglm/core';
-import type { TrainingJob } from './runTrainingJob.js';
+import { runTrainingJob, type TrainingJob } from './runTrainingJob.js';
 import { readCheckpoint } from './TrainingCheckpoint.js';
 import type { TrainingEvent } from './Trainer.js';
 import { trainInWorker } from './trainInWorker.js';
@@ -31,6 +31,19 @@ describe('trainInWorker', () => {
     expect(events.filter((e) => e.kind === 'step')).toHaveLength(12);
     expect(events.filter((e) => e.kind === 'epoch')).toHaveLength(2);
     await access(output);
+  });
+
+  it('should distill in a worker thread from a teacher file, without labels', async () => {
+    const teacher = path.join(dir, 'teacher.onnx');
+    await runTrainingJob({ ...job, output: teacher }); // in this thread: one worker start is enough for the test
+    const { labels: _labels, ...unlabelled } = job;
+    const result = await trainInWorker({
+      ...unlabelled,
+      spec: { loss: [{ kind: 'distillation', temperature: 2, alpha: 1 }], optimizer: { kind: 'adamw' } },
+      teacher: { model: teacher, cache: 'none' },
+    }).result;
+    expect(result).toMatchObject({ completed: true, steps: 12 });
+    expect(result.finalLoss).toBeLessThan(result.history[0]!.trainLoss);
   });
 
   it('should stop at the next step boundary when asked and leave a checkpoint to resume from', async () => {
