@@ -27,6 +27,8 @@ export interface QuantizedActivation extends QuantizationParameters {
   readonly type: ActivationType;
   /** The tensor whose parameters it shares (pass-through outputs), or itself. */
   readonly parametersOf: string;
+  /** Output of its first DequantizeLinear (the value readers see), once inserted. */
+  dequantized?: string;
 }
 
 /** One weight stored as int8. */
@@ -103,6 +105,7 @@ function quantizeActivation(graph: OnnxGraph, activation: QuantizedActivation): 
   else graph.insertNodeAfter(producer, quantize);
   for (const reader of readers) {
     const dequantized = graph.uniqueName(`${tensor}_dequantized`);
+    activation.dequantized ??= dequantized;
     graph.insertNodeBefore(
       reader,
       makeNode('DequantizeLinear', [quantized, scale, zeroPoint], [dequantized], {}, graph.uniqueName(`${tensor}_DequantizeLinear`)),

@@ -14,6 +14,12 @@ export interface StaticQuantizationOptions extends Omit<CalibrationOptions, 'act
   perChannel?: boolean;
   /** Op types (`Add`) or node names to keep in float. */
   exclude?: readonly string[];
+  /**
+   * Ranges calibrated before (e.g. `result.ranges` of an earlier run on the same model): tensors
+   * found here are not calibrated again, so variants of one model (mixed precision) cost no
+   * extra calibration.
+   */
+  ranges?: ReadonlyMap<string, CalibratedRange>;
 }
 
 export interface StaticQuantizationResult {
@@ -45,11 +51,18 @@ export async function quantizeStatic(
   const activationType = options.activationType ?? 'uint8';
   const prepared = prepareForQuantization(model);
   const plan = planStaticQuantization(prepared, { exclude: options.exclude, perChannel: options.perChannel });
-  const calibrated = [...new Set(plan.tensors.map((t) => plan.sharedParameters.get(t) ?? t))];
-  const ranges =
-    calibrated.length === 0
-      ? new Map<string, CalibratedRange>()
-      : await calibrateRanges(prepared, calibrated, calibration, { ...options, activationType });
+  const needed = [...new Set(plan.tensors.map((t) => plan.sharedParameters.get(t) ?? t))];
+  const ranges = new Map<string, CalibratedRange>();
+  for (const name of needed) {
+    const known = options.ranges?.get(name);
+    if (known !== undefined) ranges.set(name, known);
+  }
+  const missing = needed.filter((name) => !ranges.has(name));
+  if (missing.length > 0) {
+    for (const [name, range] of await calibrateRanges(prepared, missing, calibration, { ...options, activationType })) {
+      ranges.set(name, range);
+    }
+  }
   const quantizedNodes = [...plan.nodes].map((node) => node.name);
   const insertion = insertQdq(prepared, plan, ranges, activationType);
   return { model: prepared, quantizedNodes, floatNodes: plan.floatNodes, ...insertion, ranges };
