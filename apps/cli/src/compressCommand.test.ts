@@ -89,19 +89,19 @@ describe('autoglm compress and init', () => {
   it('should resume after kill -9 during a trial with every finished trial kept once and the uninterrupted run\'s result', async () => {
     // Long latency measurements make each trial last long enough to be killed inside one.
     const uninterrupted = await mkdtemp(path.join(dir, 'whole-'));
-    await writeFile(path.join(uninterrupted, 'autoglm.yaml'), config(6000));
+    await writeFile(path.join(uninterrupted, 'autoglm.yaml'), config(3000));
     expect((await runBinary(uninterrupted, 'compress', 'autoglm.yaml')).code).toBe(0);
     const expected = await readReport(uninterrupted);
 
     const killed = await mkdtemp(path.join(dir, 'killed-'));
-    await writeFile(path.join(killed, 'autoglm.yaml'), config(6000));
+    await writeFile(path.join(killed, 'autoglm.yaml'), config(3000));
     const child = spawn(process.execPath, [binary, 'compress', 'autoglm.yaml'], { cwd: killed, stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise<void>((resolve) => {
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
         // Trial 2 has started once trial 1 is reported: kill the process inside it.
-        if (/^trial 2\/4 /m.test(stderr)) setTimeout(() => child.kill('SIGKILL'), 100);
+        if (/^trial 2\/4 /m.test(stderr)) setTimeout(() => child.kill('SIGKILL'), 30);
       });
       child.on('exit', () => resolve());
     });

@@ -9,6 +9,8 @@ interface CompressOptions {
   readonly trials?: number;
   readonly timeBudget?: number;
   readonly cache: boolean;
+  readonly trialTimeout: number;
+  readonly trialMemory: number;
   readonly json?: boolean;
 }
 
@@ -25,6 +27,8 @@ export function compressCommand(io: CliIo): Command {
     .option('--resume', "continue the run in the config's output folder (after a crash, kill or Ctrl-C)")
     .option('--trials <n>', "trial budget (default: the search plugin's trials)", parsePositiveInteger)
     .option('--time-budget <minutes>', 'stop starting trials after this many minutes', parsePositiveMinutes)
+    .option('--trial-timeout <minutes>', 'stop a trial after this long and record it as failed', parsePositiveMinutes, 30)
+    .option('--trial-memory <MB>', "heap limit of the trial worker's JavaScript (onnxruntime's own buffers are not counted)", parsePositiveInteger, 4096)
     .option('--no-cache', 'apply every pass again instead of reusing outputs of identical earlier choices')
     .option('--json', 'print the report as one JSON document')
     .action(async (configPath: string, options: CompressOptions) => {
@@ -45,6 +49,8 @@ export function compressCommand(io: CliIo): Command {
           ...(options.trials === undefined ? {} : { trials: options.trials }),
           ...(options.timeBudget === undefined ? {} : { timeBudgetMs: options.timeBudget * 60_000 }),
           cache: options.cache,
+          trialTimeoutMs: options.trialTimeout * 60_000,
+          trialMemoryLimitMb: options.trialMemory,
           onEvent: progress.update,
           stopSignal: stop.signal,
         }).run();

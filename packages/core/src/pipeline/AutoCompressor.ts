@@ -6,12 +6,14 @@ import { loadConfig, type LoadedConfig } from '../config/loadConfig.js';
 import { constraintsSystemAttrKey, type FrozenTrial } from '../contracts/FrozenTrial.js';
 import type { JsonValue } from '../contracts/JsonValue.js';
 import { silentLogger, type Logger } from '../contracts/Logger.js';
-import type { ModelArtifact } from '../contracts/ModelArtifact.js';
 import type { ParameterDistribution, ParameterValue, SearchSpace, TrialParams } from '../contracts/SearchSpace.js';
 import type { SearchCostModel, Study, Trial } from '../contracts/Study.js';
 import type { StudyStorage } from '../contracts/StudyStorage.js';
 import { ConfigError, StudyStorageError } from '../errors/errors.js';
-import { applyPasses, paramsOfPass } from './applyPasses.js';
+import { paramsOfPass } from './applyPasses.js';
+import { executeTrial, type TrialRequest } from './executeTrial.js';
+import { measureModel } from './measureModel.js';
+import { TrialWorker } from './TrialWorker.js';
 import type { CompressionReport, ReportedTrial } from './CompressionReport.js';
 import { openStudyRecord } from './openStudyRecord.js';
 import { PassOutputCache } from './PassOutputCache.js';
@@ -59,6 +61,16 @@ export interface AutoCompressorOptions {
   readonly container?: DependencyContainer;
   /** Aborts the run: the passes and measurements in progress are asked to stop. */
   readonly signal?: AbortSignal;
+  /**
+   * Where trials run: `worker` (default) in a worker thread that assembles the plugins from the
+   * config file itself, so a trial can be stopped on timeout or memory exhaustion and the search
+   * goes on; `none` in this thread (no timeout, no memory limit).
+   */
+  readonly isolation?: 'worker' | 'none';
+  /** A trial still running after this long (ms) is stopped and recorded as failed (worker isolation). */
+  readonly trialTimeoutMs?: number;
+  /** Heap limit of the trial worker's JavaScript in MB (onnxruntime's native memory is not counted). */
+  readonly trialMemoryLimitMb?: number;
   /** Stops starting new trials; the one in progress finishes and the outputs are written (Ctrl-C). */
   readonly stopSignal?: AbortSignal;
 }
@@ -121,9 +133,10 @@ export class AutoCompressor {
     await mkdir(workDir, { recursive: true });
     const record = await openStudyRecord(path.join(outputDir, 'study.db'), { fromDirs: [path.dirname(loaded.file)], required: this.#options.resume === true });
 
+    let worker: TrialWorker | undefined;
     try {
       // Step 1: the baseline.
-      const baseline = await this.#measure(pipeline, pipeline.model);
+      const baseline = await measureModel(pipeline, pipeline.model, this.#logger, this.#options.signal);
       const callFloor = await pipeline.inspector.measureCallFloor(pipeline.model);
       this.#emit({ type: 'baseline', metrics: baseline, callFloorMs: callFloor.p50Ms });
       const plan = planObjectives(config.objectives, baseline);
@@ -143,7 +156,12 @@ export class AutoCompressor {
 
       // Steps 3-5: trials until a budget runs out or the goals are met.
       const budget = this.#options.trials ?? pipeline.strategy.trials;
-      const cache = this.#options.cache === false ? undefined : new PassOutputCache(path.join(outputDir, '.cache'));
+      const cacheDir = this.#options.cache === false ? undefined : path.join(outputDir, '.cache');
+      const cache = cacheDir === undefined ? undefined : new PassOutputCache(cacheDir);
+      worker =
+        this.#options.isolation === 'none'
+          ? undefined
+          : new TrialWorker({ configFile: loaded.file, engine: this.#options.engine, cacheDir, memoryLimitMb: this.#options.trialMemoryLimitMb, logger: this.#logger });
       let finished = resumed.finished;
       let pending = resumed.pending;
       let stoppedBecause = `trial budget (${budget}) used`;
@@ -167,7 +185,7 @@ export class AutoCompressor {
         pending = undefined;
         this.#emit({ type: 'trialStart', trial: trial.number, index: finished + 1, total: budget });
         const trialStarted = Date.now();
-        const outcome = await this.#runTrial(pipeline, plan, trial, { workDir, cache });
+        const outcome = await this.#runTrial(pipeline, plan, trial, { workDir, cache, worker });
         const durationMs = Date.now() - trialStarted;
         if (outcome.constraints !== undefined) trial.setConstraints(outcome.constraints);
         for (const [key, value] of Object.entries(trialAttrs(outcome, plan, durationMs))) trial.setUserAttr(key, value);
@@ -197,31 +215,17 @@ export class AutoCompressor {
       }
 
       // Step 6: deploy.
-      const report = await this.#deploy({ loaded, pipeline, plan, baseline, callFloorMs: callFloor.p50Ms, searchSpace, record, recordStudyId, study, outputDir, workDir, budget, stoppedBecause, started, cache });
+      const report = await this.#deploy({ loaded, pipeline, plan, baseline, callFloorMs: callFloor.p50Ms, searchSpace, record, recordStudyId, study, outputDir, workDir, budget, stoppedBecause, started, cache, worker });
       this.#emit({ type: 'deployed', output: outputDir });
       return { report, outputDir, bestModel: report.best === undefined ? undefined : path.join(outputDir, 'best.onnx') };
     } finally {
+      await worker?.close();
       record?.close?.();
     }
   }
 
   #emit(event: CompressionEvent): void {
     this.#options.onEvent?.(event);
-  }
-
-  /** Accuracy (and the evaluator's other metrics) on the validation data, latency on the target, size, params, MACs. */
-  async #measure(pipeline: PreparedPipeline, model: ModelArtifact): Promise<ModelMetrics> {
-    const validation = pipeline.datasets.val;
-    if (validation === undefined) throw new ConfigError('The config has no validation data (data.val); every trial is evaluated on it. Add data.val with x and y.');
-    const quality = await pipeline.evaluator.evaluate(model, {
-      dataset: validation,
-      target: pipeline.target.description,
-      logger: this.#logger,
-      ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
-    });
-    const latency = await pipeline.target.measureLatency(model);
-    const statistics = await pipeline.inspector.statistics(model);
-    return { ...quality, latency: latency.p50Ms, size: model.bytes.byteLength, params: statistics.params, macs: statistics.macs };
   }
 
   async #searchSpace(pipeline: PreparedPipeline, workDir: string): Promise<SearchSpace> {
@@ -338,27 +342,21 @@ export class AutoCompressor {
     return { pending: undefined, finished };
   }
 
-  async #runTrial(pipeline: PreparedPipeline, plan: ObjectivePlan, trial: Trial, options: { workDir: string; cache: PassOutputCache | undefined }): Promise<TrialOutcome> {
-    const trialDir = path.join(options.workDir, `trial-${trial.number}`);
+  async #runTrial(pipeline: PreparedPipeline, plan: ObjectivePlan, trial: Trial, options: { workDir: string; cache: PassOutputCache | undefined; worker: TrialWorker | undefined }): Promise<TrialOutcome> {
+    const request: TrialRequest = {
+      trialNumber: trial.number,
+      params: trial.params,
+      workDir: path.join(options.workDir, `trial-${trial.number}`),
+      modelFile: trialModelFile(options.workDir, trial.number),
+    };
+    const onStep = (step: string): void => this.#emit({ type: 'trialStep', trial: trial.number, step });
     try {
-      const { model, reports } = await applyPasses({
-        passes: pipeline.passes,
-        original: pipeline.model,
-        params: trial.params,
-        datasets: pipeline.datasets,
-        target: pipeline.target.description,
-        logger: this.#logger,
-        workDir: trialDir,
-        seed: trial.number,
-        cache: options.cache,
-        ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
-        onPass: (step) => this.#emit({ type: 'trialStep', trial: trial.number, step }),
-      });
-      this.#emit({ type: 'trialStep', trial: trial.number, step: 'evaluate' });
-      const metrics = await this.#measure(pipeline, model);
-      await writeOutputFile(trialModelFile(options.workDir, trial.number), model.bytes);
+      const { metrics, passReports } =
+        options.worker === undefined
+          ? await executeTrial(pipeline, request, { logger: this.#logger, cache: options.cache, onStep, ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }) })
+          : await options.worker.run(request, { timeoutMs: this.#options.trialTimeoutMs, onStep });
       return {
-        passReports: reports,
+        passReports,
         state: 'complete',
         metrics,
         values: plan.values(metrics),
@@ -369,8 +367,6 @@ export class AutoCompressor {
       const message = error instanceof Error ? error.message : String(error);
       this.#logger.warn(`trial ${trial.number} failed: ${message}`, { trial: trial.number });
       return { state: 'failed', metrics: undefined, values: undefined, constraints: undefined, error: message, passReports: undefined };
-    } finally {
-      await rm(trialDir, { recursive: true, force: true });
     }
   }
 
@@ -408,6 +404,7 @@ export class AutoCompressor {
     stoppedBecause: string;
     started: number;
     cache: PassOutputCache | undefined;
+    worker: TrialWorker | undefined;
   }): Promise<CompressionReport> {
     const { plan, outputDir } = run;
     const frozen = run.record === undefined || run.recordStudyId === undefined ? run.study.trials : run.record.getAllTrials(run.recordStudyId);
@@ -448,8 +445,8 @@ export class AutoCompressor {
         trialBudget: run.budget,
         stoppedBecause: run.stoppedBecause,
         elapsedMs: Date.now() - run.started,
-        cacheHits: run.cache?.hits ?? 0,
-        cacheMisses: run.cache?.misses ?? 0,
+        cacheHits: (run.cache?.hits ?? 0) + (run.worker?.cacheHits ?? 0),
+        cacheMisses: (run.cache?.misses ?? 0) + (run.worker?.cacheMisses ?? 0),
       },
       createdAt: new Date().toISOString(),
     };

@@ -81,12 +81,14 @@ describe('AutoCompressor with the runtime engine', () => {
     // One objective, accuracy, so the best trial does not hang on latency noise between runs.
     const settings = { trials: 5, objectives: ['{ metric: accuracy }'] };
     const once = await mkdtemp(path.join(dir, 'once-'));
-    const uninterrupted = await new AutoCompressor(await writeConfig(once, config(once, settings)), { stopWhenGoalsMet: false }).run();
+    // In this thread: these runs check the study, not the isolation.
+    const inThread = { stopWhenGoalsMet: false, isolation: 'none' } as const;
+    const uninterrupted = await new AutoCompressor(await writeConfig(once, config(once, settings)), inThread).run();
 
     const twice = await mkdtemp(path.join(dir, 'twice-'));
     const file = await writeConfig(twice, config(twice, settings));
-    await new AutoCompressor(file, { stopWhenGoalsMet: false, trials: 3 }).run();
-    const resumed = await new AutoCompressor(file, { stopWhenGoalsMet: false, resume: true }).run();
+    await new AutoCompressor(file, { ...inThread, trials: 3 }).run();
+    const resumed = await new AutoCompressor(file, { ...inThread, resume: true }).run();
 
     expect(resumed.report.trials.map((t) => t.number)).toEqual([0, 1, 2, 3, 4]);
     expect(resumed.report.trials.map((t) => t.params)).toEqual(uninterrupted.report.trials.map((t) => t.params));
@@ -99,11 +101,25 @@ describe('AutoCompressor with the runtime engine', () => {
   it('should run the same config with the search-rl strategy', async () => {
     const rl = await mkdtemp(path.join(dir, 'rl-'));
     const search = '{ use: search-rl, with: { agent: reinforce, trials: 3, seed: 1 } }';
-    const { report } = await new AutoCompressor(await writeConfig(rl, config(rl, { search })), { stopWhenGoalsMet: false }).run();
+    const { report } = await new AutoCompressor(await writeConfig(rl, config(rl, { search })), { stopWhenGoalsMet: false, isolation: 'none' }).run();
     expect(report.search.strategy).toMatch(/^@open-autoglm\/search-rl@/);
     expect(report.trials.map((t) => t.state)).toEqual(['complete', 'complete', 'complete']);
     // Every trial is one episode deciding every layer's parameter.
     for (const trial of report.trials) expect(Object.keys(trial.params)).toHaveLength(5);
+  });
+
+  it('should record trials that exceed the timeout or the memory limit as failed, with why, and go on', async () => {
+    for (const [limits, reason] of [
+      [{ trialTimeoutMs: 1 }, /^Trial \d timed out after 0.001 s and was stopped/],
+      [{ trialMemoryLimitMb: 2 }, /^Trial \d ran out of memory \(the trial worker's limit is 2 MB\)/],
+    ] as const) {
+      const limited = await mkdtemp(path.join(dir, 'limited-'));
+      const { report, bestModel } = await new AutoCompressor(await writeConfig(limited, config(limited, { trials: 2 })), limits).run();
+      expect(report.trials.map((t) => t.state)).toEqual(['failed', 'failed']);
+      for (const trial of report.trials) expect(trial.error).toMatch(reason);
+      expect(bestModel).toBeUndefined();
+      expect(existsSync(path.join(limited, 'out', 'report.html'))).toBe(true);
+    }
   });
 
   it('should fail before any trial, naming the YAML key, for an unknown plugin, a bad option and a missing data file', async () => {
