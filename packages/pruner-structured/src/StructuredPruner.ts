@@ -85,6 +85,19 @@ export class StructuredPruner {
     return scores;
   }
 
+  /** The weight tensors the Taylor criterion needs gradients for (every producing or reading weight). */
+  taylorParameters(): string[] {
+    const names = new Set<string>();
+    for (const group of this.analysis.groups) {
+      for (const member of group.members) {
+        if (member.kind === 'tensor' && (member.role === 'in' || member.role === 'out') && this.model.graph.getInitializer(member.tensor) !== undefined) {
+          names.add(member.tensor);
+        }
+      }
+    }
+    return [...names];
+  }
+
   /** How many units each pruned group keeps (what params/MACs depend on). */
   keptCounts(options: StructuredPruningOptions): Map<string, number> {
     this.requirePrunable(options.protect);

@@ -1,3 +1,12 @@
+import { createRequire } from 'node:module';
+import { CommandToken, definePlugin, PassToken, registerFactory } from '@open-autoglm/core';
+import { pruneCommand } from './pruneCommand.js';
+import { prunerOptionsSchema } from './prunerOptions.js';
+import { StructuredPruningPass } from './StructuredPruningPass.js';
+
+// package.json sits one level above both src/ and dist/.
+const manifest = createRequire(import.meta.url)('../package.json') as { name: string; version: string };
+
 export { analyzeDependencies, type DependencyAnalysis, type DependencyGroup, type GroupMember } from './analyzeDependencies.js';
 export { computeImportance, IMPORTANCE_CRITERIA, type ImportanceCriterion, type ParameterGradients } from './computeImportance.js';
 export { planKeptCounts, prunableGroups, type PruningPlan, type PruningRatios, selectKeptUnits, validateRatios } from './planPruning.js';
@@ -10,3 +19,21 @@ export {
   type StructuredPruningReport,
   type StructuredPruningResult,
 } from './StructuredPruner.js';
+export { computeParameterGradients, type GradientOptions } from './computeParameterGradients.js';
+export { type BatchNormRecalibrationReport, type FeedBatch, modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
+export { prunerOptionsSchema, type PrunerOptions } from './prunerOptions.js';
+export { GLOBAL_RATIO, RATIO_PREFIX, StructuredPruningPass } from './StructuredPruningPass.js';
+export { pruneCommand } from './pruneCommand.js';
+
+/** The structured-pruning pass plugin, and the `autoglm prune` command. */
+export default definePlugin({
+  name: manifest.name,
+  version: manifest.version,
+  description: 'Dependency-graph structured pruning of ONNX graphs (channels, attention heads, FFN neurons) with BatchNorm re-estimation',
+  provides: [PassToken, CommandToken],
+  configSchema: prunerOptionsSchema,
+  register(container, options) {
+    registerFactory(container, PassToken, () => new StructuredPruningPass(options));
+    registerFactory(container, CommandToken, () => pruneCommand);
+  },
+});

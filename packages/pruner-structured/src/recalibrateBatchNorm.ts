@@ -1,5 +1,4 @@
 import { DatasetError } from '@open-autoglm/core';
-import type { Dataset } from '@open-autoglm/core';
 import {
   arrayToTensor,
   DataType,
@@ -10,11 +9,10 @@ import {
   type OnnxModel,
   OnnxGraph,
 } from '@open-autoglm/onnx';
-import { createSession } from '@open-autoglm/runtime';
-import { Tensor } from 'onnxruntime-node';
+import { createSession, Dataset, type TensorMap } from '@open-autoglm/runtime';
 
 /** Model inputs by name for one batch. */
-export type FeedBatch = Readonly<Record<string, Tensor>>;
+export type FeedBatch = Readonly<TensorMap>;
 
 export interface BatchNormRecalibrationReport {
   /** BatchNormalization nodes whose running statistics were re-estimated. */
@@ -97,7 +95,7 @@ export async function recalibrateBatchNorm(model: OnnxModel, batches: AsyncItera
   for await (const feeds of batches) {
     const size = Object.values(feeds)[0]?.dims[0] ?? 0;
     if (size < 2) continue; // a one-sample batch has no variance
-    const result = await session.run(feeds as Record<string, Tensor>, outputs.flatMap((o) => [o.meanOutput, o.varOutput]));
+    const result = await session.run({ ...feeds }, outputs.flatMap((o) => [o.meanOutput, o.varOutput]));
     for (const o of outputs) {
       const mean = result[o.meanOutput]?.data as Float32Array;
       const variance = result[o.varOutput]?.data as Float32Array;
@@ -138,18 +136,12 @@ function writeStatistic(graph: OnnxGraph, node: Parameters<OnnxGraph['indexOfNod
 }
 
 /**
- * Batches of model inputs from a dataset split (`x`, or features named like the model's
- * inputs), `batchSize` samples each.
+ * Batches of model inputs from the first `samples` rows of a dataset: its single input array
+ * feeds the model's single input (several arrays feed the inputs of the same names).
  */
-export async function* datasetBatches(dataset: Dataset, inputNames: readonly string[], batchSize: number): AsyncGenerator<FeedBatch> {
-  for (let start = 0; start < dataset.size; start += batchSize) {
-    const batch = await dataset.slice(start, batchSize);
-    const features = Object.entries(batch.features);
-    const feeds: Record<string, Tensor> = {};
-    for (const [name, data] of features) {
-      const input = features.length === 1 && inputNames.length === 1 ? (inputNames[0] as string) : name;
-      feeds[input] = new Tensor(data.type, data.data as Float32Array, [...data.dims]);
-    }
-    yield feeds;
-  }
+export function* modelFeeds(data: Dataset, inputNames: readonly string[], batchSize: number, samples = data.size): Generator<FeedBatch> {
+  const part = data.slice(0, Math.min(samples, data.size));
+  const features =
+    part.features.size === 1 && inputNames.length === 1 ? new Map([[inputNames[0] as string, part.features.values().next().value as NonNullable<ReturnType<Dataset['features']['get']>>]]) : part.features;
+  for (const batch of new Dataset(features, undefined).batches(batchSize)) yield batch.features;
 }

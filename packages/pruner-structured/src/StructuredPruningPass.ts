@@ -1,0 +1,149 @@
+import path from 'node:path';
+import {
+  ConfigError,
+  type JsonValue,
+  type ModelArtifact,
+  type ModelCost,
+  type Pass,
+  type PassContext,
+  type PassResult,
+  type SearchSpace,
+  type TrialParams,
+} from '@open-autoglm/core';
+import { OnnxModel } from '@open-autoglm/onnx';
+import { arraysOf } from '@open-autoglm/runtime';
+import type { ParameterGradients } from './computeImportance.js';
+import { computeParameterGradients } from './computeParameterGradients.js';
+import type { PrunerOptions } from './prunerOptions.js';
+import { modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
+import { StructuredPruner, type StructuredPruningOptions, type StructuredPruningReport } from './StructuredPruner.js';
+
+/** Prefix of the per-group parameters: `ratio./layer1/conv1/Conv`. */
+export const RATIO_PREFIX = 'ratio.';
+/** The single parameter when `perLayer` is false. */
+export const GLOBAL_RATIO = 'ratio';
+
+const CALIBRATION_BATCH = 64;
+
+/** The pruner as a pipeline pass: one ratio per prunable group (or one global ratio). */
+export class StructuredPruningPass implements Pass {
+  // Analyses by the artifact's bytes: strategies call predictCost hundreds of times per model.
+  private readonly pruners = new WeakMap<Uint8Array, StructuredPruner>();
+  private readonly gradients = new WeakMap<StructuredPruner, ParameterGradients>();
+
+  constructor(private readonly options: PrunerOptions) {}
+
+  private prunerFor(model: ModelArtifact): StructuredPruner {
+    let pruner = this.pruners.get(model.bytes);
+    if (pruner === undefined) {
+      pruner = new StructuredPruner(OnnxModel.fromBytes(model.bytes, { source: model.path }));
+      this.pruners.set(model.bytes, pruner);
+    }
+    return pruner;
+  }
+
+  async searchSpace(model: ModelArtifact): Promise<SearchSpace> {
+    const pruner = this.prunerFor(model);
+    const { min, max, step } = this.options.ratio;
+    const distribution = { kind: 'float' as const, low: min, high: max, ...(step === undefined ? {} : { step }) };
+    if (!this.options.perLayer) {
+      return [{ name: GLOBAL_RATIO, distribution, description: `fraction of channels removed, ranked globally by ${this.options.criterion} importance` }];
+    }
+    return pruner.prunableGroups(this.options.protect).map((group) => ({
+      name: `${RATIO_PREFIX}${group.name}`,
+      distribution,
+      layer: group.layers[0] as string,
+      features: group.features,
+      description: `fraction of the ${group.units} ${group.kind} of ${group.layers.join(', ')} removed`,
+    }));
+  }
+
+  /** The pruning options a trial's parameters stand for (ConfigError for unknown names). */
+  ratiosFor(pruner: StructuredPruner, params: TrialParams): StructuredPruningOptions {
+    const perLayer: Record<string, number> = {};
+    let ratio: number | undefined;
+    for (const [name, value] of Object.entries(params)) {
+      if (typeof value !== 'number') throw new ConfigError(`Parameter "${name}" of pruner-structured must be a number (a ratio in [0, 1)), got ${JSON.stringify(value)}.`);
+      if (name === GLOBAL_RATIO) ratio = value;
+      else if (name.startsWith(RATIO_PREFIX)) perLayer[name.slice(RATIO_PREFIX.length)] = value;
+      else throw new ConfigError(`pruner-structured has no parameter "${name}"; its parameters are "${GLOBAL_RATIO}" and "${RATIO_PREFIX}<group>".`);
+    }
+    return {
+      ...(ratio === undefined ? {} : { ratio }),
+      perLayer,
+      criterion: this.options.criterion,
+      roundTo: this.options.roundTo,
+      minUnits: this.options.minUnits,
+      protect: this.options.protect,
+      seed: 0,
+    };
+  }
+
+  async predictCost(model: ModelArtifact, params: TrialParams, context: PassContext): Promise<ModelCost> {
+    const pruner = this.prunerFor(model);
+    const options = this.ratiosFor(pruner, params);
+    // Only a global ranking makes the counts depend on importance (and Taylor on gradients).
+    const needsGradients = options.criterion === 'taylor' && options.ratio !== undefined && options.ratio > 0;
+    const gradients = needsGradients ? await this.gradientsFor(pruner, context) : undefined;
+    return pruner.predict({ ...options, ...(gradients === undefined ? {} : { gradients }) });
+  }
+
+  async apply(model: ModelArtifact, params: TrialParams, context: PassContext): Promise<PassResult> {
+    const pruner = this.prunerFor(model);
+    const options = { ...this.ratiosFor(pruner, params), seed: context.seed };
+    const gradients = options.criterion === 'taylor' ? await this.gradientsFor(pruner, context) : undefined;
+    const result = pruner.prune({ ...options, ...(gradients === undefined ? {} : { gradients }) });
+    let recalibrated: string[] = [];
+    const calib = context.datasets.calib;
+    if (this.options.recalibrate && calib !== undefined) {
+      const inputNames = result.model.graph.inputs.map((i) => i.name);
+      const feeds = modelFeeds(await arraysOf(calib), inputNames, CALIBRATION_BATCH, this.options.calibrationSamples);
+      const recalibration = await recalibrateBatchNorm(result.model, feeds);
+      recalibrated = [...recalibration.layers];
+      if (recalibrated.length > 0) context.logger.info(`pruner-structured: re-estimated ${recalibrated.length} BatchNorm layer(s) on ${recalibration.samples} calibration samples`);
+    }
+    const output = path.join(context.workDir, 'pruned.onnx');
+    return { model: { path: output, bytes: result.model.toBytes() }, report: reportJson(result.report, recalibrated) };
+  }
+
+  private async gradientsFor(pruner: StructuredPruner, context: PassContext): Promise<ParameterGradients> {
+    const cached = this.gradients.get(pruner);
+    if (cached !== undefined) return cached;
+    const calib = context.datasets.calib;
+    if (calib === undefined) {
+      throw new ConfigError(
+        'The taylor criterion of pruner-structured needs labelled calibration data: add data.calib with x and y to the config, or choose l1, l2, fpgm, bn or random.',
+      );
+    }
+    const gradients = await computeParameterGradients(pruner.model, pruner.taylorParameters(), await arraysOf(calib), {
+      batchSize: CALIBRATION_BATCH,
+      samples: this.options.calibrationSamples,
+    });
+    this.gradients.set(pruner, gradients);
+    return gradients;
+  }
+}
+
+/** The pass report as JSON: totals, predicted vs actual, and the per-group table. */
+export function reportJson(report: StructuredPruningReport, recalibrated: readonly string[]): Record<string, JsonValue> {
+  return {
+    criterion: report.criterion,
+    original: { ...report.original },
+    predicted: { ...report.predicted },
+    actual: { ...report.actual },
+    prunedUnits: report.groups.reduce((sum, g) => sum + (g.unitsBefore - g.unitsAfter), 0),
+    recalibratedBatchNorms: [...recalibrated],
+    groups: report.groups.map((g) => ({
+      group: g.group,
+      kind: g.kind,
+      layers: [...g.layers],
+      before: g.unitsBefore,
+      after: g.unitsAfter,
+      unitSize: g.unitSize,
+      importanceKept: g.importanceKept ?? null,
+      importanceRemoved: g.importanceRemoved ?? null,
+      frozen: g.frozen,
+      reasons: [...g.reasons],
+    })),
+  };
+}

@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixturePath } from './test-support/pruningModels.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const binary = path.join(repo, 'apps/cli/bin/autoglm.js');
+
+/** Runs the built `autoglm` binary as a user would, in `cwd`. */
+async function autoglm(cwd: string, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [binary, ...argv], { cwd });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function snapshot(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return Promise.all(entries.sort().map(async (entry) => `${entry} ${(await stat(path.join(dir, entry))).mtimeMs}`));
+}
+
+interface PruneJson {
+  predicted: { params: number; macs: number };
+  actual: { params: number; macs: number };
+  original: { params: number; macs: number };
+  recalibratedBatchNorms: string[];
+  groups: Array<{ group: string; before: number; after: number; frozen: boolean; reasons: string[] }>;
+  output: string;
+}
+
+describe('autoglm prune', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'autoglm-prune-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('should prune resnet8 by half with BatchNorm re-estimation, print the table and match autoglm inspect', async () => {
+    const { code, stdout, stderr } = await autoglm(
+      dir,
+      'prune', fixturePath('resnet8-fmnist.onnx'), '--ratio', '0.5', '--calib', fixturePath('fmnist-calib.x.npy'), '--calib-samples', '128', '--out', 'r8.onnx', '--report', 'r8.json',
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/\/layer2\/conv2\/Conv\s+channels\s+32 -> \d+/);
+    expect(stdout).toMatch(/frozen: "\/fc\/Gemm" \(Gemm\): its output "logits" is a graph output/);
+    expect(stdout).toMatch(/BatchNorm statistics re-estimated in 9 layer\(s\)/);
+    const report = JSON.parse(await readFile(path.join(dir, 'r8.json'), 'utf8')) as PruneJson;
+    expect(report.actual).toEqual(report.predicted);
+    expect(report.actual.macs / report.original.macs).toBeLessThanOrEqual(0.35);
+    const inspected = await autoglm(dir, 'inspect', 'r8.onnx', '--json');
+    const counts = JSON.parse(inspected.stdout) as { params: number; macs: number };
+    expect({ params: counts.params, macs: counts.macs }).toEqual(report.predicted);
+  });
+
+  it('should take per-layer ratios as JSON, round to a multiple and print JSON with --json', async () => {
+    const perLayer = JSON.stringify({ '/features/features.8/Conv': 0.5, '/classifier/classifier.0/Gemm': 0.3 });
+    const { code, stdout } = await autoglm(dir, 'prune', fixturePath('vgg11bn-mnist.onnx'), '--per-layer', perLayer, '--round-to', '8', '--criterion', 'fpgm', '--out', 'vgg.onnx', '--json');
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as PruneJson;
+    const after = Object.fromEntries(report.groups.map((g) => [g.group, g.after]));
+    expect(after['/features/features.8/Conv']).toBe(32);
+    expect(after['/classifier/classifier.0/Gemm']).toBe(184); // 256 - floor(0.3 * 256) = 180 -> nearest multiple of 8
+    expect(after['/features/features.4/Conv']).toBe(32);
+    expect(report.output).toBe(path.join(dir, 'vgg.onnx'));
+  });
+
+  it('should prune tinybert heads and FFN neurons with the Taylor criterion on labelled calibration data', async () => {
+    const { code, stdout, stderr } = await autoglm(
+      dir,
+      'prune', fixturePath('tinybert-spam.onnx'), '--ratio', '0.5', '--criterion', 'taylor', '--calib', fixturePath('spam-calib.x.npy'), '--labels', fixturePath('spam-calib.y.npy'), '--calib-samples', '64', '--out', 'bert.onnx', '--json',
+    );
+    expect(stderr).toMatch(/computing gradients on 64 calibration samples/);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as PruneJson;
+    expect(report.actual).toEqual(report.predicted);
+    expect(report.actual.macs).toBeLessThan(report.original.macs);
+  });
+
+  it('should refuse bad inputs with one message and write nothing', async () => {
+    const before = await snapshot(dir);
+    const cases: Array<[string[], RegExp]> = [
+      [['--ratio', '1'], /ratio must be a number in \[0, 1\)/],
+      [['--per-layer', '{"conv9": 0.5}'], /name group\(s\) the model does not have: "conv9"/],
+      [['--per-layer', '{"conv9": '], /--per-layer is not valid JSON/],
+      [['--criterion', 'magic'], /--criterion must be one of l1, l2, fpgm, bn, taylor, random/],
+      [['--criterion', 'taylor'], /taylor needs gradients of the loss: give --calib <x.npy> and --labels <y.npy>/],
+      [['--ratio', '0.5', '--protect', '/conv1/Conv', '/conv2/Conv', '/fc1/Gemm', '/fc2/Gemm'], /has no prunable channel groups/],
+    ];
+    for (const [extra, message] of cases) {
+      const { code, stdout, stderr } = await autoglm(dir, 'prune', fixturePath('lenet5-fmnist.onnx'), '--out', 'never.onnx', ...extra);
+      expect(code, extra.join(' ')).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(message);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+    }
+    const overwrite = await autoglm(dir, 'prune', fixturePath('lenet5-fmnist.onnx'), '--ratio', '0.3', '--out', fixturePath('lenet5-fmnist.onnx'));
+    expect(overwrite.code).toBe(1);
+    expect(await snapshot(dir)).toEqual(before);
+  });
+});

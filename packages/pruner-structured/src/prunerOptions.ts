@@ -1,0 +1,32 @@
+import * as z from 'zod';
+import { IMPORTANCE_CRITERIA } from './computeImportance.js';
+
+const ratioRangeSchema = z
+  .strictObject({
+    min: z.number().min(0).lt(1).default(0),
+    max: z.number().min(0).lt(1, { error: 'expected max < 1: a ratio of 1 would remove every channel' }).default(0.7),
+    step: z.number().positive().optional(),
+  })
+  .refine((r) => r.min <= r.max, { error: 'expected min <= max', path: ['max'] });
+
+/** The plugin's `with:` options (every key optional: `{}` is valid). */
+export const prunerOptionsSchema = z.strictObject({
+  /** How units are ranked. */
+  criterion: z.enum(IMPORTANCE_CRITERIA as ['l1', 'l2', 'fpgm', 'bn', 'taylor', 'random']).default('l1'),
+  /** Range of the searched ratios (fraction of units removed). */
+  ratio: ratioRangeSchema.default({ min: 0, max: 0.7, step: 0.05 }),
+  /** One ratio per prunable group (true, what layer-wise strategies need) or one global ratio. */
+  perLayer: z.boolean().default(true),
+  /** Kept units per group rounded to a multiple of this. */
+  roundTo: z.int().min(1).default(1),
+  /** Units every group keeps at least. */
+  minUnits: z.int().min(1).default(1),
+  /** Groups (by name or any of their layers) never pruned. */
+  protect: z.array(z.string().min(1)).default([]),
+  /** Re-estimate BatchNorm statistics on the calibration split after pruning (when the config has one). */
+  recalibrate: z.boolean().default(true),
+  /** Calibration samples used for BatchNorm re-estimation and Taylor gradients. */
+  calibrationSamples: z.int().min(2).default(512),
+});
+
+export type PrunerOptions = z.output<typeof prunerOptionsSchema>;
