@@ -17,9 +17,12 @@
  * 2. resnet8-fmnist at 50% of its MACs with @open-autoglm/pruner-structured (per-group L1 ratios,
  *    exact MACs prediction): reward = accuracy after BatchNorm recalibration (256 images of
  *    fmnist-calib) on the first 500 images of fmnist-val-2k; the DDPG plan found vs uniform
- *    pruning (one ratio for every group, the largest whose MACs fit the same budget), both
+ *    pruning (one ratio for every group, the smallest whose MACs fit the same budget), both
  *    BN-recalibrated and evaluated on the whole fmnist-val-2k side by side. Also resumes the
  *    study from an SQLite file half-way (a new strategy object), as a killed search would.
+ *
+ * `--agents ddpg,random` runs some agents only; `--agent-options '{"ddpg":{"noiseDecay":0.97}}'`
+ * overrides their options.
  *
  * Writes bench/results/rl.json.
  */
@@ -177,13 +180,16 @@ async function runSynthetic(): Promise<Record<string, unknown>> {
   const indices = (params: TrialParams): number[] => layers.map((layer) => Math.round((params[`ratio.${layer.name}`] as number) / STEP));
   const costModel: SearchCostModel = { metric: 'macs', baseline, limit, estimate: async (params) => syntheticCost(layers, indices(params)) };
   const agents: Record<string, Record<string, unknown>> = {
-    ddpg: { agent: 'ddpg', warmupEpisodes: 100, noise: 0.5, noiseDecay: 0.99 },
-    reinforce: { agent: 'reinforce', warmupEpisodes: 20, learningRate: 0.01 },
+    ddpg: { agent: 'ddpg', warmupEpisodes: 100, noise: 0.5, noiseDecay: 0.97, actorLearningRate: 3e-3 },
+    reinforce: { agent: 'reinforce', warmupEpisodes: 10, learningRate: 0.01, entropyWeight: 0.05 },
     random: { agent: 'ddpg', warmupEpisodes: EPISODES },
   };
+  const overrides = JSON.parse(option('--agent-options') ?? '{}') as Record<string, Record<string, unknown>>;
+  for (const [label, extra] of Object.entries(overrides)) agents[label] = { ...agents[label], ...extra };
+  const selected = (option('--agents') ?? Object.keys(agents).join(',')).split(',');
   const results: Record<string, unknown> = {};
   const randomMeans: number[] = [];
-  for (const [label, agentOptions] of Object.entries(agents)) {
+  for (const [label, agentOptions] of Object.entries(agents).filter(([label]) => selected.includes(label))) {
     const runs: Record<string, unknown>[] = [];
     let violations = 0;
     let episodes = 0;
@@ -202,7 +208,7 @@ async function runSynthetic(): Promise<Record<string, unknown>> {
     results[label] = { options: agentOptions, runs, violations, episodes };
   }
   const randomMean = median(randomMeans);
-  for (const label of Object.keys(agents)) {
+  for (const label of Object.keys(results)) {
     const entry = results[label] as { runs: { bestAfter: Record<number, number> }[] } & Record<string, unknown>;
     entry.medianBestAfter = Object.fromEntries(CHECKPOINTS.map((n) => [n, median(entry.runs.map((run) => run.bestAfter[n] as number))]));
     entry.medianRelativeGapAfter = Object.fromEntries(CHECKPOINTS.map((n) => [n, median(entry.runs.map((run) => (optimum.score - (run.bestAfter[n] as number)) / optimum.score))]));
@@ -247,15 +253,16 @@ async function runPruning(): Promise<Record<string, unknown>> {
     }
   }
 
-  // Uniform pruning: the largest single ratio whose MACs fit the budget (bisection on the exact prediction).
+  // Uniform pruning: the smallest single ratio whose MACs fit the budget (bisection on the exact prediction).
   let low = 0;
   let high = 0.95;
   for (let i = 0; i < 40; i++) {
     const middle = (low + high) / 2;
-    if (pruner.predict({ perLayer: perLayerOf(Object.fromEntries(groups.map((g) => [g.name, middle]))) }).macs <= limit) low = middle;
-    else high = middle;
+    if (pruner.predict({ perLayer: perLayerOf(Object.fromEntries(groups.map((g) => [g.name, middle]))) }).macs <= limit) high = middle;
+    else low = middle;
   }
-  const uniformRatios = Object.fromEntries(groups.map((g) => [g.name, low]));
+  const uniformRatio = high;
+  const uniformRatios = Object.fromEntries(groups.map((g) => [g.name, uniformRatio]));
 
   const space: ParameterDescriptor[] = groups.map((group) => ({
     name: `ratio.${group.name}`,
@@ -306,7 +313,7 @@ async function runPruning(): Promise<Record<string, unknown>> {
       searchSeconds,
       violations,
       rl: { ratios: ratiosOf(best.params), trial: best.number, subsetAccuracy: rlSubset, valAccuracy: rl.accuracy, macs: rl.macs, params: rl.params },
-      uniform: { ratio: low, subsetAccuracy: uniformSubset, valAccuracy: uniform.accuracy, macs: uniform.macs, params: uniform.params },
+      uniform: { ratio: uniformRatio, subsetAccuracy: uniformSubset, valAccuracy: uniform.accuracy, macs: uniform.macs, params: uniform.params },
       rlMinusUniformValAccuracy: rl.accuracy - uniform.accuracy,
     };
   } finally {

@@ -31,6 +31,12 @@ export interface StepDecision {
   readonly position: number;
   /** The executed choice for a step with choices. */
   readonly index?: number;
+  /**
+   * The choice the policy proposed, before clipping. The clipping is part of the environment, so
+   * a policy-gradient agent credits the proposal (REINFORCE), while a critic learns the value of
+   * the executed action (DDPG, as AMC does).
+   */
+  readonly proposedIndex?: number;
   readonly choiceCount?: number;
 }
 
@@ -149,7 +155,8 @@ export class EpisodePlanner {
       const state = [...(this.staticStates[i] as readonly number[]), removedSoFar, stillToRemove, previousPosition];
       if (stepActions.kind === 'choices') {
         const count = stepActions.values.length;
-        let index = clampIndex(policy.decide(state, count), count);
+        const proposedIndex = clampIndex(policy.decide(state, count), count);
+        let index = proposedIndex;
         if (budget !== undefined) {
           const lowest = yield* this.lowestFeasibleIndex(decided, i, stepActions.values, budget.limit);
           if (index < lowest) index = lowest;
@@ -157,7 +164,7 @@ export class EpisodePlanner {
         }
         decided[step.name] = stepActions.values[index] as ParameterValue;
         previousPosition = count > 1 ? index / (count - 1) : 0;
-        decisions.push({ state, position: previousPosition, index, choiceCount: count });
+        decisions.push({ state, position: previousPosition, index, proposedIndex, choiceCount: count });
       } else {
         let position = Math.min(1, Math.max(0, policy.decide(state, undefined)));
         if (Number.isNaN(position)) position = 0;

@@ -25,7 +25,8 @@ const maskedLogit = -1e9;
  * ratio from a grid): a policy network maps the step's state to logits over the step's choices
  * (the widest step sets the output size; narrower steps mask the rest). After each episode it
  * takes one policy-gradient step on -(reward - baseline) / scale * sum log p(choice), with a
- * moving-average baseline and a moving scale of the advantage, plus an entropy bonus.
+ * moving-average baseline and a moving scale of the advantage, plus an entropy bonus. The
+ * log-probability is the proposed choice's: budget clipping belongs to the environment.
  */
 export class ReinforceAgent implements LayerwiseAgent {
   private random: SeededRandom;
@@ -80,7 +81,7 @@ export class ReinforceAgent implements LayerwiseAgent {
     tf.tidy(() => {
       const states = tf.tensor2d(decisions.map((decision) => decision.state.map(Math.fround)));
       const masks = tf.tensor2d(decisions.map((decision) => mask(decision.choiceCount ?? 1, this.maxChoices)));
-      const chosen = tf.oneHot(tf.tensor1d(decisions.map((decision) => decision.index ?? 0), 'int32'), this.maxChoices);
+      const chosen = tf.oneHot(tf.tensor1d(decisions.map((decision) => decision.proposedIndex ?? decision.index ?? 0), 'int32'), this.maxChoices);
       this.optimizer.minimize(() => {
         const logProbabilities = tf.logSoftmax(tf.add(this.policy.apply(states), masks));
         const chosenLogProbability = tf.sum(tf.mul(logProbabilities, chosen));
