@@ -1,0 +1,177 @@
+/**
+ * `npm run bench:e2e [-- --search search-rl] [-- --trials N] [-- --train-10k]`: the end-to-end
+ * benchmark of issue #10.
+ *
+ * Runs `autoglm compress` (the built CLI, as a user would) on examples/compress-resnet8's config
+ * (resnet8-fmnist, prune -> distill -> INT8, Bayesian search), timing the whole run, then measures
+ * the written files with `autoglm bench` and `autoglm eval`, never taking figures from the report:
+ * latency of the input and of best.onnx at batch 64 and batch 1 on 1 thread (A/B interleaved over
+ * several rounds, the median of the rounds' p50s, so machine noise hits both), file sizes, and
+ * top-1 accuracy on fmnist-val-2k. Also the runtime's batch-1 per-call floor (an Identity model
+ * with the same input), which small models approach at batch 1.
+ *
+ * `--train-10k` distills on fmnist-train-10k (read from fixtures/ or ../shared/fixtures/; not in
+ * the repository) instead of the example's 1000 calibration images.
+ *
+ * Writes bench/results/e2e.json (or e2e-<variant>.json for variants).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseDocument } from 'yaml';
+import { identityModelFor, measureLatency } from '@open-autoglm/runtime';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..');
+const binary = join(repo, 'apps/cli/bin/autoglm.js');
+const exampleConfig = join(repo, 'examples/compress-resnet8/autoglm.yaml');
+const args = process.argv.slice(2);
+const option = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const search = option('--search');
+const trials = option('--trials');
+const train10k = args.includes('--train-10k');
+const ROUNDS = 5;
+const RUNS = { 64: 30, 1: 300 } as const;
+
+async function autoglm(...argv: string[]): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, [binary, ...argv], { maxBuffer: 64 * 1024 * 1024 });
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function findTrain10k(): string | undefined {
+  for (const folder of [join(repo, 'fixtures'), join(repo, '..', 'shared', 'fixtures')]) {
+    if (existsSync(join(folder, 'fmnist-train-10k.x.npy'))) return folder;
+  }
+  return undefined;
+}
+
+// The example's config, with absolute paths, the output in a scratch folder, and the variant's changes.
+const work = mkdtempSync(join(tmpdir(), 'autoglm-bench-e2e-'));
+const document = parseDocument(readFileSync(exampleConfig, 'utf8'));
+const exampleDir = dirname(exampleConfig);
+const absolute = (relative: unknown): string => join(exampleDir, String(relative));
+document.setIn(['model'], absolute(document.getIn(['model'])));
+for (const split of ['train', 'calib', 'val']) {
+  for (const key of ['x', 'y']) {
+    const value = document.getIn(['data', split, key]);
+    if (value !== undefined) document.setIn(['data', split, key], absolute(value));
+  }
+}
+if (train10k) {
+  const folder = findTrain10k();
+  if (folder === undefined) {
+    console.error('fmnist-train-10k is in neither fixtures/ nor ../shared/fixtures/; run without --train-10k.');
+    process.exit(1);
+  }
+  document.setIn(['data', 'train', 'x'], join(folder, 'fmnist-train-10k.x.npy'));
+  document.setIn(['data', 'train', 'y'], join(folder, 'fmnist-train-10k.y.npy'));
+}
+if (search !== undefined) {
+  const trialBudget = document.getIn(['search', 'with', 'trials']);
+  document.setIn(['search'], document.createNode({ use: search, with: { trials: trialBudget, seed: 0 } }));
+}
+const output = join(work, 'out');
+document.setIn(['output'], output);
+const config = join(work, 'autoglm.yaml');
+writeFileSync(config, document.toString());
+
+console.log(`compressing with ${config} ...`);
+const started = performance.now();
+const compress = await autoglm('compress', config, '--json', ...(trials === undefined ? [] : ['--trials', trials]));
+const compressMinutes = (performance.now() - started) / 60_000;
+const report = JSON.parse(compress.stdout) as {
+  bestModel: string | null;
+  trials: Array<{ number: number; state: string; feasible: boolean }>;
+  best?: { number: number; params: Record<string, unknown> };
+  search: { stoppedBecause: string; cacheHits: number; cacheMisses: number };
+  callFloorMs: number;
+};
+const input = String(document.getIn(['model']));
+const best = report.bestModel;
+const valX = String(document.getIn(['data', 'val', 'x']));
+const valY = String(document.getIn(['data', 'val', 'y']));
+
+interface Measured {
+  readonly p50Ms: Record<'64' | '1', number>;
+  readonly sizeBytes: number;
+  readonly accuracy: number;
+}
+
+async function accuracyOf(model: string): Promise<number> {
+  const { stdout } = await autoglm('eval', model, '--data', valX, '--labels', valY, '--threads', '1', '--json');
+  return (JSON.parse(stdout) as { accuracy: number }).accuracy;
+}
+
+async function p50(model: string, batch: 64 | 1): Promise<number> {
+  const { stdout } = await autoglm('bench', model, '--batch', String(batch), '--threads', '1', '--runs', String(RUNS[batch]), '--json');
+  return (JSON.parse(stdout) as { p50Ms: number }).p50Ms;
+}
+
+let measured: { input: Measured; best: Measured; rounds: Record<string, { input: number[]; best: number[] }> } | undefined;
+if (best !== null) {
+  const rounds: Record<'64' | '1', { input: number[]; best: number[] }> = { '64': { input: [], best: [] }, '1': { input: [], best: [] } };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const batch of [64, 1] as const) {
+      // A then B, then B then A on the next round: drift on the shared machine hits both.
+      const order = round % 2 === 0 ? (['input', 'best'] as const) : (['best', 'input'] as const);
+      for (const which of order) rounds[batch][which].push(await p50(which === 'input' ? input : best, batch));
+    }
+  }
+  const summarize = async (which: 'input' | 'best', file: string): Promise<Measured> => ({
+    p50Ms: { '64': median(rounds['64'][which]), '1': median(rounds['1'][which]) },
+    sizeBytes: statSync(file).size,
+    accuracy: await accuracyOf(file),
+  });
+  measured = { input: await summarize('input', input), best: await summarize('best', best), rounds };
+}
+
+const floor = await measureLatency(identityModelFor({ path: input, bytes: new Uint8Array(readFileSync(input)) }), { batch: 1, runs: 2000, warmupRuns: 50, target: { device: 'cpu', threads: 1 } });
+const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+const ratio = (a: number, b: number): number => Number((a / b).toFixed(3));
+const results = {
+  benchmark: 'e2e',
+  date: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCpus: cpus().length, platform: `${process.platform}/${process.arch}` },
+  versions: { node: process.version, onnxruntimeNode: ortVersion },
+  threads: 1,
+  config: { file: 'examples/compress-resnet8/autoglm.yaml', search: search ?? 'as in the example', trainData: train10k ? 'fmnist-train-10k' : 'as in the example', trials: trials ?? 'as in the example' },
+  run: {
+    minutes: Number(compressMinutes.toFixed(2)),
+    trials: report.trials.length,
+    complete: report.trials.filter((t) => t.state === 'complete').length,
+    feasible: report.trials.filter((t) => t.feasible).length,
+    stoppedBecause: report.search.stoppedBecause,
+    passCache: { hits: report.search.cacheHits, misses: report.search.cacheMisses },
+    bestTrial: report.best?.number ?? null,
+    bestParams: report.best?.params ?? null,
+  },
+  measuredOnFiles:
+    measured === undefined
+      ? null
+      : {
+          input: measured.input,
+          best: measured.best,
+          latencyRatio: { batch64: ratio(measured.input.p50Ms['64'], measured.best.p50Ms['64']), batch1: ratio(measured.input.p50Ms['1'], measured.best.p50Ms['1']) },
+          sizeRatio: ratio(measured.input.sizeBytes, measured.best.sizeBytes),
+          accuracyDropPoints: Number(((measured.input.accuracy - measured.best.accuracy) * 100).toFixed(2)),
+          roundsP50Ms: measured.rounds,
+        },
+  batch1CallFloorMs: { p50: floor.p50Ms, min: floor.minMs },
+  targets: { latencyRatioBatch64: 4.3, sizeRatio: 4, maxAccuracyDropPoints: 1, maxTrials: 40, maxMinutes: 30 },
+};
+mkdirSync(join(here, 'results'), { recursive: true });
+const name = search === undefined && !train10k && trials === undefined ? 'e2e' : `e2e-${[search, train10k ? 'train10k' : undefined, trials === undefined ? undefined : `${trials}trials`].filter(Boolean).join('-')}`;
+writeFileSync(join(here, 'results', `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+console.log(JSON.stringify({ run: results.run, measuredOnFiles: results.measuredOnFiles && { ...results.measuredOnFiles, roundsP50Ms: undefined }, batch1CallFloorMs: results.batch1CallFloorMs }, null, 2));
+console.log(`wrote bench/results/${name}.json (run folder ${work})`);
