@@ -112,7 +112,7 @@ export {
   toInternalRepr,
 } from './study/distributions.js';
 export { ModelInspectorToken, type ModelInspector, type ModelStatistics } from './contracts/ModelInspector.js';
-export { AutoCompressor, paretoFront, type AutoCompressorOptions, type CompressionEvent, type CompressionResult } from './pipeline/AutoCompressor.js';
+export { AutoCompressor, type AutoCompressorOptions, type CompressionEvent, type CompressionResult } from './pipeline/AutoCompressor.js';
 export type { CompressionReport, ReportedTrial } from './pipeline/CompressionReport.js';
 export { planObjectives, describeViolations, type ModelMetrics, type ObjectiveConstraint, type ObjectivePlan } from './pipeline/planObjectives.js';
 export { renderReportHtml } from './pipeline/renderReportHtml.js';

@@ -11,6 +11,7 @@ import type { SearchCostModel, Study, Trial } from '../contracts/Study.js';
 import type { StudyStorage } from '../contracts/StudyStorage.js';
 import { ConfigError, StudyStorageError } from '../errors/errors.js';
 import { paramsOfPass } from './applyPasses.js';
+import { feasibleParetoFront, isFeasible } from './feasibleParetoFront.js';
 import { executeTrial, type TrialRequest } from './executeTrial.js';
 import { measureModel } from './measureModel.js';
 import { TrialWorker } from './TrialWorker.js';
@@ -408,7 +409,7 @@ export class AutoCompressor {
   }): Promise<CompressionReport> {
     const { plan, outputDir } = run;
     const frozen = run.record === undefined || run.recordStudyId === undefined ? run.study.trials : run.record.getAllTrials(run.recordStudyId);
-    const front = new Set(paretoFront(frozen, plan).map((t) => t.number));
+    const front = new Set(feasibleParetoFront(frozen, plan.directions).map((t) => t.number));
     const best = this.#bestTrial(run.record, run.recordStudyId, run.study, plan);
     const paretoDir = path.join(outputDir, 'pareto');
     await rm(paretoDir, { recursive: true, force: true });
@@ -499,30 +500,9 @@ function finishRecordTrial(record: StudyStorage, trialId: number, outcome: Trial
   else record.setTrialStateValues(trialId, 'failed');
 }
 
-function isFeasible(trial: FrozenTrial): boolean {
-  return (trial.constraints ?? []).every((value) => value <= 0);
-}
-
 function metricsOf(trial: FrozenTrial): ModelMetrics {
   const stored = trial.userAttrs['metrics'];
   return isJsonObject(stored) ? (stored as ModelMetrics) : {};
-}
-
-/** The complete feasible trials no other complete feasible trial dominates. */
-export function paretoFront(trials: readonly FrozenTrial[], plan: Pick<ObjectivePlan, 'directions'>): FrozenTrial[] {
-  const candidates = trials.filter((t) => t.state === 'complete' && t.values !== undefined && isFeasible(t));
-  const signs = plan.directions.map((d) => (d === 'maximize' ? -1 : 1));
-  const dominates = (a: readonly number[], b: readonly number[]): boolean => {
-    let strictly = false;
-    for (const [i, sign] of signs.entries()) {
-      const x = sign * (a[i] ?? Number.NaN);
-      const y = sign * (b[i] ?? Number.NaN);
-      if (x > y) return false;
-      if (x < y) strictly = true;
-    }
-    return strictly;
-  };
-  return candidates.filter((t) => !candidates.some((other) => other !== t && dominates(other.values ?? [], t.values ?? [])));
 }
 
 function reportTrial(trial: FrozenTrial, plan: ObjectivePlan, pareto: boolean, file: string | undefined): ReportedTrial {
