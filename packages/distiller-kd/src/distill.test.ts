@@ -5,6 +5,7 @@ import { ConfigError, DatasetError, ModelFormatError } from '@open-autoglm/core'
 import { arrayToTensor, OnnxModel, tensorToArray } from '@open-autoglm/onnx';
 import { createSession, type Dataset, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
 import { distill } from './distill.js';
+import { setUpFeaturePairs } from './featurePairs.js';
 import { addFakeQuantization } from './test-support/addFakeQuantization.js';
 
 const fixtures = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
@@ -80,6 +81,9 @@ describe('distill', () => {
     expect(result.history).toEqual([]);
     expect(result.bestEpoch).toBeNull();
     expect(result.features).toEqual([{ student: '/pool2/MaxPool_output_0', teacher: '/pool2/MaxPool_output_0', distilled: '/pool2/MaxPool_output_0' }]);
+    // One map per resolution, in graph order: 28x28 (relu1), 14x14 (pool1), 10x10 (relu2), 5x5 (pool2).
+    const stages = setUpFeaturePairs(await damagedLenet(), await lenet(), 'stages', 0).pairs.map((p) => p.student);
+    expect(stages).toEqual(['/relu1/Relu_output_0', '/pool1/MaxPool_output_0', '/relu2/Relu_output_0', '/pool2/MaxPool_output_0']);
     expect(result.validationAccuracy).toBeGreaterThan(0.5);
   });
 

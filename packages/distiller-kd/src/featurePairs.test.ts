@@ -131,6 +131,7 @@ describe('setUpFeaturePairs', () => {
   it('should pair by name without a projection when widths agree, and refuse tensors of other resolutions', () => {
     const { pairs } = setUpFeaturePairs(convNet(4, 1), convNet(4, 2), 'auto', 0);
     expect(pairs).toEqual([{ student: 'features', teacher: 'features', distilled: 'features' }]);
+    expect(setUpFeaturePairs(convNet(4, 1), convNet(4, 2), 'stages', 0).pairs).toEqual(pairs); // one resolution: one stage
     expect(() => setUpFeaturePairs(convNet(2, 1), convNet(4, 2), [{ student: 'features', teacher: 'pooled' }], 0)).toThrow(
       /shapes may differ only in the channel axis/,
     );

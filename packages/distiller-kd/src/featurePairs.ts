@@ -11,9 +11,10 @@ export interface FeaturePair {
  * Which intermediate tensors are distilled (mean-squared error between student and teacher):
  * `none`; `auto`, the last 4-D feature map with a spatial extent that both models compute under
  * the same name with the same op (in a CNN, the map the classifier head pools; a pruned model
- * keeps its source's tensor names); or explicit pairs.
+ * keeps its source's tensor names); `stages`, such a map for every resolution (the last one
+ * computed at each height x width: the output of every stage of a ResNet); or explicit pairs.
  */
-export type FeatureMatching = 'none' | 'auto' | readonly FeaturePair[];
+export type FeatureMatching = 'none' | 'auto' | 'stages' | readonly FeaturePair[];
 
 /** One distilled pair as set up for training. */
 export interface MatchedFeature {
@@ -42,7 +43,8 @@ export function setUpFeaturePairs(student: OnnxModel, teacher: OnnxModel, matchi
   if (matching === 'none') return { student, pairs: [] };
   const studentShapes = inferShapes(student.proto).shapes;
   const teacherShapes = inferShapes(teacher.proto).shapes;
-  const requested = matching === 'auto' ? [automaticPair(student, teacher, studentShapes, teacherShapes)] : matching;
+  const requested =
+    matching === 'auto' || matching === 'stages' ? automaticPairs(student, teacher, studentShapes, teacherShapes, matching) : matching;
   if (requested.length === 0) throw new ConfigError('The feature pairs list is empty. Name at least one { student, teacher } pair, or use "none".');
 
   const copy = student.clone();
@@ -113,13 +115,16 @@ export function removeProjections(model: OnnxModel, pairs: readonly MatchedFeatu
   }
 }
 
-function automaticPair(
+/** The last shared feature map (`auto`), or the last one of every resolution (`stages`), in graph order. */
+function automaticPairs(
   student: OnnxModel,
   teacher: OnnxModel,
   studentShapes: ReadonlyMap<string, { dims: Dim[] | undefined }>,
   teacherShapes: ReadonlyMap<string, { dims: Dim[] | undefined }>,
-): FeaturePair {
+  matching: 'auto' | 'stages',
+): FeaturePair[] {
   const order = new OnnxGraph(student.proto.graph!).topologicalOrder();
+  const byResolution = new Map<string, string>();
   for (let i = order.length - 1; i >= 0; i--) {
     const node = order[i]!;
     for (const output of node.output) {
@@ -129,15 +134,21 @@ function automaticPair(
       // A map with spatial extent: a globally pooled [N, C, 1, 1] tensor is the head's input, not a feature map.
       const spatial = dims?.length === 4 && !(dims[2] === 1 && dims[3] === 1);
       if (spatial && teacherDims?.length === 4 && producer?.opType === node.opType && sameDim(dims[2], teacherDims[2]) && sameDim(dims[3], teacherDims[3])) {
-        return { student: output };
+        const resolution = `${String(dims[2])}x${String(dims[3])}`;
+        if (!byResolution.has(resolution)) byResolution.set(resolution, output);
       }
     }
+    if (matching === 'auto' && byResolution.size > 0) break;
   }
-  throw new ConfigError(
-    'Found no feature map (a 4-D tensor) that the student and the teacher both compute under the same name, so automatic feature ' +
-      'matching has nothing to pair. Name the pairs ({ student, teacher }), or distill logits only (features: none).',
-    { file: student.source },
-  );
+  if (byResolution.size === 0) {
+    throw new ConfigError(
+      'Found no feature map (a 4-D tensor) that the student and the teacher both compute under the same name, so automatic feature ' +
+        'matching has nothing to pair. Name the pairs ({ student, teacher }), or distill logits only (features: none).',
+      { file: student.source },
+    );
+  }
+  // Found from the end backwards; report them in graph order.
+  return [...byResolution.values()].reverse().map((name) => ({ student: name }));
 }
 
 function sameDim(a: Dim | undefined, b: Dim | undefined): boolean {
