@@ -47,6 +47,14 @@ describe('entropyThreshold', () => {
     expect(threshold).toBeLessThan(8);
   });
 
+  it('should not let a spike of exact zeros (ReLU outputs) drag the threshold down when told to skip it', () => {
+    const h = new Histogram(0, 1, 2048);
+    h.add(new Float64Array(200_000));
+    h.add(Float64Array.from({ length: 2048 * 20 }, (_, i) => (i + 0.5) / (2048 * 20)));
+    expect(entropyThreshold(h, 256, true)).toBeGreaterThan(0.95);
+    expect(entropyThreshold(h, 256, true)).toBeGreaterThan(entropyThreshold(h, 256));
+  });
+
   it('should keep the whole range of a uniform distribution', () => {
     const h = new Histogram(0, 1, 2048);
     h.add(Float64Array.from({ length: 2048 * 20 }, (_, i) => (i + 0.5) / (2048 * 20)));

@@ -20,10 +20,11 @@ export function percentileThreshold(magnitudes: Histogram, percentile: number): 
  * (`levels` levels) is closest in KL divergence to the clipped float distribution. For every
  * candidate of i bins, P is the first i bins with the tail folded into the last, Q merges those
  * bins into `levels` groups and spreads each group's mass back uniformly over its non-empty bins.
+ * `skipZeroBin` leaves the first bin out (a spike of exact zeros that quantizes without error).
  */
-export function entropyThreshold(magnitudes: Histogram, levels: number): number {
+export function entropyThreshold(magnitudes: Histogram, levels: number, skipZeroBin = false): number {
   const bins = magnitudes.bins;
-  const counts = magnitudes.counts;
+  const counts = skipZeroBin ? Float64Array.from(magnitudes.counts, (c, i) => (i === 0 ? 0 : c)) : magnitudes.counts;
   if (bins <= levels) return magnitudes.high;
   let tail = 0;
   for (let i = levels; i < bins; i++) tail += counts[i] as number;
