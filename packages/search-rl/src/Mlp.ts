@@ -1,6 +1,6 @@
 import type { JsonValue, SeededRandom } from '@open-autoglm/core';
 import { decodeFloat32Base64, encodeFloat32Base64 } from './float32Base64.js';
-import { tf } from './tensorflow.js';
+import { quietTensorflow, tf } from './tensorflow.js';
 
 /**
  * A fully connected network (ReLU between layers, linear output) whose weights are tfjs
@@ -21,6 +21,7 @@ export class Mlp {
     random: SeededRandom,
     outputScale?: number,
   ) {
+    quietTensorflow();
     this.variables = [];
     for (let layer = 0; layer + 1 < sizes.length; layer++) {
       const fanIn = sizes[layer] as number;

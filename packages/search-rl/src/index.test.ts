@@ -114,6 +114,22 @@ describe('search-rl plugin', () => {
     expect(Object.keys(freeTrial.params)).toHaveLength(space.length);
   });
 
+  it('should compute the reward from the objectives as configured', () => {
+    const accuracyOnly = strategyOf(ddpgOptions).createStudy({ directions: ['minimize'], searchSpace: space });
+    expect(accuracyOnly.sampler.reward(accuracyOnly, [0.25])).toBe(-0.25); // an error rate, minimized
+    const withLatency = strategyOf({ ...ddpgOptions, reward: 'accuracyLatency', latencyWeight: 0.2 }).createStudy({ directions: ['maximize', 'minimize'], searchSpace: space });
+    expect(withLatency.sampler.reward(withLatency, [0.9, 4])).toBeCloseTo(0.9 - 0.2, 12); // the first latency is the reference
+    expect(withLatency.sampler.reward(withLatency, [0.9, 2])).toBeCloseTo(0.9 - 0.1, 12);
+    expect(() => withLatency.sampler.reward(withLatency, [0.9])).toThrow(/set accuracyObjective and latencyObjective/);
+  });
+
+  it('should refuse to resume a study whose agent was trained on another search space', async () => {
+    const storage = new InMemoryStorage();
+    await runTrials(openStudy(ddpgOptions, storage), 2);
+    const other = strategyOf(ddpgOptions).createStudy({ directions: ['maximize'], storage, studyName: 'rl', loadIfExists: true, searchSpace: space.slice(1), costModel });
+    await expect(other.prepareTrial()).rejects.toThrow(/resume it with the same agent and passes/);
+  });
+
   it('should reject options of the other agent and bad values with the key at fault', () => {
     expect(() => validatePluginOptions(plugin, { agent: 'reinforce', trials: 10, noise: 0.3 })).toThrow(/noise applies to agent ddpg, not reinforce/);
     expect(() => validatePluginOptions(plugin, { agent: 'ddpg', trials: 10, bins: 5 })).toThrow(/bins applies to agent reinforce/);

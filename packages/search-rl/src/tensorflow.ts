@@ -3,11 +3,22 @@ import * as tf from '@tensorflow/tfjs';
 /**
  * The tfjs namespace the agents compute with. The pure-JS CPU backend is enough for networks of
  * this size; `useNativeTensorflow` switches to tfjs-node / tfjs-node-gpu when the user installed
- * them. tfjs' "install the node backend" banner is silenced: it is advice, not a problem.
+ * them.
  */
-tf.env().set('PROD', true);
-
 export { tf };
+
+let quieted = false;
+
+/**
+ * Called before the first tensor is made: tfjs' CPU backend prints an "install the node backend"
+ * banner on first use in Node.js, which is advice, not a problem; production mode silences it
+ * (and skips tfjs' debug checks). Not done on import, which has no side effects.
+ */
+export function quietTensorflow(): void {
+  if (quieted) return;
+  quieted = true;
+  tf.env().set('PROD', true);
+}
 
 let nativeAttempt: Promise<string> | undefined;
 
