@@ -11,7 +11,11 @@ export interface PruningRatios {
   readonly ratio?: number;
   /** Fractions per group (by group name), each in [0, 1); listed groups leave the global ranking. */
   readonly perLayer?: Readonly<Record<string, number>>;
-  /** Kept units per group are rounded to a multiple of this (SIMD-friendly widths); default 1. */
+  /**
+   * Kept channels per group (units x unit size) are rounded to the nearest multiple of this;
+   * default 1. onnxruntime's convolutions work on blocks of 8 or 16 channels, so odd widths
+   * waste most of the saving (see the package README).
+   */
   readonly roundTo?: number;
   /** Units every group keeps at least; default 1. */
   readonly minUnits?: number;
@@ -60,10 +64,20 @@ export function validateRatios(analysis: DependencyAnalysis, ratios: PruningRati
   }
 }
 
-/** Kept units for a group that removes `removed` of its units, within minUnits and roundTo. */
-function keptCount(units: number, removed: number, roundTo: number, minUnits: number): number {
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Kept units for a group that removes `removed` of its units, within minUnits and with a kept
+ * channel count (units x unitSize) that is a multiple of roundTo: a head of 32 channels is
+ * always a multiple of 8, a single channel rounds to 8 units.
+ */
+function keptCount(group: DependencyGroup, removed: number, roundTo: number, minUnits: number): number {
+  const units = group.units;
+  const step = roundTo / gcd(roundTo, group.unitSize);
   let kept = units - removed;
-  if (roundTo > 1) kept = Math.max(roundTo, Math.round(kept / roundTo) * roundTo);
+  if (step > 1) kept = Math.max(step, Math.round(kept / step) * step);
   return Math.min(units, Math.max(kept, Math.min(minUnits, units)));
 }
 
@@ -85,7 +99,7 @@ export function planKeptCounts(
   const globalGroups: DependencyGroup[] = [];
   for (const group of groups) {
     const ratio = perLayer[group.name];
-    if (ratio !== undefined) counts.set(group.name, keptCount(group.units, Math.floor(ratio * group.units + 1e-9), roundTo, minUnits));
+    if (ratio !== undefined) counts.set(group.name, keptCount(group, Math.floor(ratio * group.units + 1e-9), roundTo, minUnits));
     else globalGroups.push(group);
   }
   const ratio = ratios.ratio ?? 0;
@@ -101,7 +115,7 @@ export function planKeptCounts(
     const removed = new Map<string, number>();
     const target = Math.floor(ratio * ranked.length + 1e-9);
     for (const entry of ranked.slice(0, target)) removed.set(entry.group, (removed.get(entry.group) ?? 0) + 1);
-    for (const group of globalGroups) counts.set(group.name, keptCount(group.units, removed.get(group.name) ?? 0, roundTo, minUnits));
+    for (const group of globalGroups) counts.set(group.name, keptCount(group, removed.get(group.name) ?? 0, roundTo, minUnits));
   }
   return counts;
 }

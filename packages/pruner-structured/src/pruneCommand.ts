@@ -80,7 +80,7 @@ export const pruneCommand: PluginCommand = {
     { flags: '--ratio <r>', description: 'fraction of the units removed, in [0, 1), ranked across all groups', defaultValue: '0' },
     { flags: '--per-layer <json>', description: 'ratios per group: a JSON object {"<group>": r} inline or in a .json file (groups listed leave the global ranking)' },
     { flags: '--criterion <name>', description: `importance: ${IMPORTANCE_CRITERIA.join(', ')}`, defaultValue: 'l1' },
-    { flags: '--round-to <n>', description: 'kept units per group rounded to a multiple of n', defaultValue: '1' },
+    { flags: '--round-to <n>', description: 'kept channels per group rounded to a multiple of n (onnxruntime runs channel blocks of 8)', defaultValue: '8' },
     { flags: '--min-units <n>', description: 'units every group keeps at least', defaultValue: '1' },
     { flags: '--protect <groups...>', description: 'groups (or layers) never pruned' },
     { flags: '--calib <x.npy>', description: 'calibration inputs: BatchNorm statistics are re-estimated on them after pruning' },
@@ -104,7 +104,7 @@ export const pruneCommand: PluginCommand = {
     }
     const ratio = parseNumber(options.ratio ?? '0', '--ratio', false, Number.NEGATIVE_INFINITY) as number;
     const perLayer = await parsePerLayer(options.perLayer, cwd);
-    const roundTo = parseNumber(options.roundTo ?? '1', '--round-to', true, 1) as number;
+    const roundTo = parseNumber(options.roundTo ?? '8', '--round-to', true, 1) as number;
     const minUnits = parseNumber(options.minUnits ?? '1', '--min-units', true, 1) as number;
     const samples = parseNumber(options.calibSamples ?? '512', '--calib-samples', true, 2) as number;
     const seed = parseNumber(options.seed ?? '0', '--seed', true, 0) as number;

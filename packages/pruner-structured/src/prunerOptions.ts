@@ -17,8 +17,11 @@ export const prunerOptionsSchema = z.strictObject({
   ratio: ratioRangeSchema.default({ min: 0, max: 0.7, step: 0.05 }),
   /** One ratio per prunable group (true, what layer-wise strategies need) or one global ratio. */
   perLayer: z.boolean().default(true),
-  /** Kept units per group rounded to a multiple of this. */
-  roundTo: z.int().min(1).default(1),
+  /**
+   * Kept channels per group rounded to a multiple of this. 8 by default: onnxruntime's CPU
+   * convolutions run blocks of 8/16 channels, and free widths lose most of the speed-up.
+   */
+  roundTo: z.int().min(1).default(8),
   /** Units every group keeps at least. */
   minUnits: z.int().min(1).default(1),
   /** Groups (by name or any of their layers) never pruned. */
