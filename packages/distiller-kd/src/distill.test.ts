@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DatasetError, ModelFormatError } from '@open-autoglm/core';
-import { arrayToTensor, OnnxModel, tensorToArray } from '@open-autoglm/onnx';
+import { create } from '@bufbuild/protobuf';
+import { ConfigError, DatasetError, ModelFormatError, SeededRandom } from '@open-autoglm/core';
+import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel, tensorToArray } from '@open-autoglm/onnx';
 import { createSession, type Dataset, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
 import { distill } from './distill.js';
 import { setUpFeaturePairs } from './featurePairs.js';
@@ -99,6 +100,38 @@ describe('distill', () => {
     expect(exported.graph.nodes.filter((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear')).toHaveLength(qdqNodes);
     expect(exported.problems()).toEqual([]);
     expect(await accuracy(exported, val)).toBeGreaterThan(before + 0.05);
+  });
+
+  it('should stop early when validation accuracy stops improving, and honour an abort', async () => {
+    // A linear classifier without BatchNorm trained at learning rate 0: its accuracy never changes.
+    const linear = (seed: number): OnnxModel => {
+      const random = new SeededRandom(seed);
+      return new OnnxModel(
+        create(ModelProtoSchema, {
+          irVersion: 8n,
+          opsetImport: [{ domain: '', version: 17n }],
+          graph: {
+            name: 'linear',
+            node: [makeNode('Flatten', ['input'], ['flat']), makeNode('Gemm', ['flat', 'W', 'b'], ['logits'], { transB: 1 })],
+            input: [makeTensorValueInfo('input', DataType.FLOAT, ['batch', 1, 28, 28])],
+            output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', 10])],
+            initializer: [
+              arrayToTensor('W', Float32Array.from({ length: 7840 }, () => random.nextNormal() * 0.05), [10, 784]),
+              arrayToTensor('b', new Float32Array(10), [10]),
+            ],
+          },
+        }),
+      );
+    };
+    const train = (await calibration(true)).slice(0, 200);
+    const options = { teacher: linear(1), student: linear(2), train, validation: await validation(), epochs: 6, batchSize: 50, learningRate: 0, optimizer: { kind: 'sgd' as const } };
+    const stopped = await distill({ ...options, patience: 2 });
+    expect(stopped.stop).toBe('early-stopping');
+    expect(stopped.history).toHaveLength(3); // epoch 0 sets the best; epochs 1 and 2 do not beat it
+    expect(stopped.bestEpoch).toBe(0);
+    const controller = new AbortController();
+    const aborted = await distill({ ...options, signal: controller.signal, onEvent: (e) => e.kind === 'step' && e.step === 2 && controller.abort() });
+    expect(aborted).toMatchObject({ stop: 'aborted', steps: 2, bestEpoch: null });
   });
 
   it('should refuse a teacher with other outputs, data of another shape, and alpha < 1 without labels, before training', async () => {
