@@ -19,8 +19,8 @@ export class AdamOptimizer {
     private readonly beta2 = 0.999,
     private readonly epsilon = 1e-8,
   ) {
-    this.firstMoments = variables.map((variable) => tf.variable(tf.zerosLike(variable)));
-    this.secondMoments = variables.map((variable) => tf.variable(tf.zerosLike(variable)));
+    this.firstMoments = tf.tidy(() => variables.map((variable) => tf.variable(tf.zerosLike(variable))));
+    this.secondMoments = tf.tidy(() => variables.map((variable) => tf.variable(tf.zerosLike(variable))));
   }
 
   /** One step down the gradient of `loss` (over this optimizer's variables); returns the loss. */
@@ -56,7 +56,7 @@ export class AdamOptimizer {
     if (typeof saved.steps !== 'number' || !Array.isArray(saved.first) || !Array.isArray(saved.second)) throw new RangeError('Expected a saved Adam state { steps, first, second }');
     this.steps = saved.steps;
     const restore = (moments: tf.Variable[], texts: readonly unknown[]): void =>
-      moments.forEach((moment, i) => moment.assign(tf.tensor(decodeFloat32Base64(String(texts[i])), moment.shape)));
+      moments.forEach((moment, i) => tf.tidy(() => moment.assign(tf.tensor(decodeFloat32Base64(String(texts[i])), moment.shape))));
     restore(this.firstMoments, saved.first);
     restore(this.secondMoments, saved.second);
   }

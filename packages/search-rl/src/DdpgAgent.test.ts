@@ -2,6 +2,7 @@ import type { JsonValue, SearchSpace } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
 import { DdpgAgent, type DdpgAgentOptions } from './DdpgAgent.js';
 import { EpisodePlanner, drivePlanningSync, stateSize } from './EpisodePlanner.js';
+import { tf } from './tensorflow.js';
 
 // Three layers; the reward peaks at ratios 0.2, 0.5, 0.7 (a separable quadratic).
 const targets = [0.2, 0.5, 0.7];
@@ -61,9 +62,12 @@ describe('DdpgAgent', () => {
     const saved = JSON.parse(JSON.stringify(first.toJson())) as JsonValue;
     first.dispose();
     const resumed = new DdpgAgent(stateSize, { ...options });
+    const tensors = tf.memory().numTensors;
     resumed.loadJson(saved);
     expect(resumed.episodes).toBe(18);
     expect(runEpisodes(resumed, planner, 6)).toEqual(expected.slice(18));
+    // Neither restoring nor learning leaves tensors behind.
+    expect(tf.memory().numTensors).toBe(tensors);
     straight.dispose();
     resumed.dispose();
   });

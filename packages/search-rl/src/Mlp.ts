@@ -29,7 +29,8 @@ export class Mlp {
       const isLast = layer + 2 === sizes.length;
       const limit = isLast && outputScale !== undefined ? outputScale : Math.sqrt(6 / (fanIn + fanOut));
       const weights = Float32Array.from({ length: fanIn * fanOut }, () => (2 * random.nextFloat() - 1) * limit);
-      this.variables.push(tf.variable(tf.tensor2d(weights, [fanIn, fanOut])), tf.variable(tf.zeros([fanOut])));
+      // tidy frees the initial values; the variables keep their own reference to the data.
+      this.variables.push(...tf.tidy(() => [tf.variable(tf.tensor2d(weights, [fanIn, fanOut])), tf.variable(tf.zeros([fanOut]))]));
     }
   }
 
@@ -53,7 +54,7 @@ export class Mlp {
     this.variables.forEach((variable, i) => {
       const values = decodeFloat32Base64(String(json[i]));
       if (values.length !== variable.size) throw new RangeError(`Saved weights ${i} have ${values.length} values, the network ${variable.size}`);
-      variable.assign(tf.tensor(values, variable.shape));
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
     });
   }
 

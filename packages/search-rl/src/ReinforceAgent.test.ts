@@ -2,6 +2,7 @@ import type { JsonValue, SearchSpace } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
 import { EpisodePlanner, drivePlanningSync, stateSize } from './EpisodePlanner.js';
 import { ReinforceAgent, type ReinforceAgentOptions } from './ReinforceAgent.js';
+import { tf } from './tensorflow.js';
 
 // Four layers, int8 or float each (HAQ's choice); int8 pays off on the two large layers only.
 const space: SearchSpace = [0, 1, 2, 3].map((i) => ({
@@ -42,8 +43,10 @@ describe('ReinforceAgent', () => {
     expect(runEpisodes(first, planner, 10)).toEqual(expected.slice(0, 10));
     const saved = JSON.parse(JSON.stringify(first.toJson())) as JsonValue;
     const resumed = new ReinforceAgent(stateSize, 2, options);
+    const tensors = tf.memory().numTensors;
     resumed.loadJson(saved);
     expect(runEpisodes(resumed, planner, 6)).toEqual(expected.slice(10));
+    expect(tf.memory().numTensors).toBe(tensors);
     expect(() => resumed.decide(new Array<number>(stateSize).fill(0), undefined)).toThrow(/at most 2 choices/);
     for (const agent of [straight, first, resumed]) agent.dispose();
   });
