@@ -42,3 +42,4 @@ export default definePlugin({
     registerFactory(container, CommandToken, () => quantizeCommand);
   },
 });
+export * from './quantizationAwareTraining.js';
