@@ -5,8 +5,8 @@
  * and 64 with 1 onnxruntime thread (both sessions open, alternating rounds so that load from
  * other processes hits both; median of the rounds' medians). lenet5, resnet8 and vgg11bn are
  * quantized statically (QDQ, MinMax calibration on their *-calib split, per-channel weights,
- * uint8 activations); tinybert-spam dynamically. lenet5 also runs the automatic mixed-precision
- * mode (--max-drop 0.005). Calibration methods are compared on resnet8. Peak memory of
+ * uint8 activations); tinybert-spam dynamically. lenet5 and resnet8 also run the automatic
+ * mixed-precision mode (max drop 0.005, latency decided at batch 1). Calibration methods are compared on resnet8. Peak memory of
  * calibrating resnet8 over 1,000 vs 10,000 samples is measured in child processes
  * (fmnist-train-10k from fixtures/ or ../shared/fixtures/; skipped when absent).
  *
@@ -121,7 +121,7 @@ for (const spec of fixturesSpec) {
     accuracy: { fp32: fp32Accuracy, int8: int8Accuracy, dropPoints: round((fp32Accuracy - int8Accuracy) * 100, 2) },
     latency: await latency(model, quantized),
   };
-  if (spec.model === 'lenet5-fmnist') {
+  if (spec.model === 'lenet5-fmnist' || spec.model === 'resnet8-fmnist') {
     const auto = await autoMixedPrecision(model, await loadDataset({ x: fixture(`${spec.calib}.x.npy`) }), validation, { maxDrop: 0.005 });
     console.log(`  auto: ${auto.summary}`);
     entry.auto = {
