@@ -114,6 +114,25 @@ describe('search-rl plugin', () => {
     expect(Object.keys(freeTrial.params)).toHaveLength(space.length);
   });
 
+  it('should not learn from failed trials, and sample parameters outside the search space at random', async () => {
+    const study = openStudy(ddpgOptions, new InMemoryStorage());
+    let calls = 0;
+    await study.optimize(
+      (trial) => {
+        const extra = trial.suggestFloat('distiller.temperature', 1, 8);
+        expect(extra).toBeGreaterThanOrEqual(1);
+        expect(extra).toBeLessThanOrEqual(8);
+        if (++calls % 2 === 0) throw new RangeError('evaluation diverged');
+        return accuracyOf(trial.params);
+      },
+      { trials: 4, catch: [RangeError] },
+    );
+    expect(study.trials.map((trial) => trial.state)).toEqual(['complete', 'failed', 'complete', 'failed']);
+    expect(study.trials[1]?.systemAttrs.fail_reason).toMatch(/evaluation diverged/);
+    expect(study.sampler.episodes).toBe(2);
+    await expect(study.optimize(() => { throw new TypeError('bug'); }, { trials: 1 })).rejects.toThrow(TypeError);
+  });
+
   it('should compute the reward from the objectives as configured', () => {
     const accuracyOnly = strategyOf(ddpgOptions).createStudy({ directions: ['minimize'], searchSpace: space });
     expect(accuracyOnly.sampler.reward(accuracyOnly, [0.25])).toBe(-0.25); // an error rate, minimized
