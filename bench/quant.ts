@@ -96,7 +96,7 @@ const results: Record<string, unknown> = {
     'static: QDQ, MinMax calibration on the *-calib split (all samples), per-channel int8 weights, uint8 activations; dynamic: ' +
     'int8 weights of MatMul/Gemm, activations quantized at run time. Accuracy on the whole evaluation split. Latency: 1 intra-op ' +
     'thread, optimization "all", spinning off, synthetic inputs; fp32 and int8 sessions open side by side, 9 (batch 1) or 7 ' +
-    '(batch 64) alternating rounds, each the median of its runs; the figure is the median over rounds. The machine is shared: read ratios.',
+    '(batch 64) alternating rounds, each the median of its runs; the figure is the fastest round (other processes only add time). The machine is shared: read ratios.',
   models: [] as unknown[],
 };
 
