@@ -2,6 +2,7 @@ import { ConfigError } from '@open-autoglm/core';
 import { countModelStats, OnnxModel, removeDeadNodes } from '@open-autoglm/onnx';
 import { analyzeDependencies, type DependencyAnalysis, type DependencyGroup } from './analyzeDependencies.js';
 import { applyPruningPlan } from './applyPruningPlan.js';
+import { applyBiasCompensation, type BiasCompensationTarget, biasCompensationTargets } from './compensateBias.js';
 import { computeImportance, type ImportanceCriterion, type ParameterGradients } from './computeImportance.js';
 import { planKeptCounts, type PruningPlan, type PruningRatios, prunableGroups, selectKeptUnits } from './planPruning.js';
 
@@ -12,6 +13,11 @@ export interface StructuredPruningOptions extends PruningRatios {
   readonly seed?: number;
   /** dL/dw per parameter tensor, required by the `taylor` criterion (see `computeParameterGradients`). */
   readonly gradients?: ParameterGradients;
+  /**
+   * Mean input features of the layers that lose inputs (see `biasCompensationTargets` and
+   * `measureInputMeans`): when given, their average contribution is folded into the biases.
+   */
+  readonly inputMeans?: ReadonlyMap<string, Float64Array>;
 }
 
 /** Params and MACs per sample. */
@@ -38,6 +44,8 @@ export interface GroupPruningReport {
 
 export interface StructuredPruningReport {
   readonly criterion: ImportanceCriterion;
+  /** Layers whose bias absorbed the mean contribution of their removed inputs. */
+  readonly compensatedBiases: number;
   readonly original: ModelSize;
   /** Predicted from the plan before the model was rewritten. */
   readonly predicted: ModelSize;
@@ -85,6 +93,11 @@ export class StructuredPruner {
     return scores;
   }
 
+  /** The layers whose biases can absorb the removed inputs under `options` (for `inputMeans`). */
+  biasCompensationTargets(options: StructuredPruningOptions): BiasCompensationTarget[] {
+    return biasCompensationTargets(this.model.graph, this.analysis, this.plan(options));
+  }
+
   /** The weight tensors the Taylor criterion needs gradients for (every producing or reading weight). */
   taylorParameters(): string[] {
     const names = new Set<string>();
@@ -120,6 +133,10 @@ export class StructuredPruner {
     const kept = new Map([...plan].map(([name, units]) => [name, units.length]));
     const predicted = this.analysis.predict(kept);
     const pruned = this.model.clone();
+    let compensatedBiases = 0;
+    if (options.inputMeans !== undefined) {
+      compensatedBiases = applyBiasCompensation(pruned.graph, biasCompensationTargets(pruned.graph, this.analysis, plan), options.inputMeans);
+    }
     applyPruningPlan(pruned.proto, this.analysis, plan);
     removeDeadNodes(pruned.proto);
     pruned.graph.invalidate();
@@ -154,6 +171,7 @@ export class StructuredPruner {
       model: pruned,
       report: {
         criterion: options.criterion ?? 'l1',
+        compensatedBiases,
         original: { params: this.analysis.params, macs: this.analysis.macs },
         predicted,
         actual: { params: actual.params, macs: actual.macs },

@@ -13,6 +13,7 @@ import {
 import { OnnxModel } from '@open-autoglm/onnx';
 import { arraysOf } from '@open-autoglm/runtime';
 import type { ParameterGradients } from './computeImportance.js';
+import { measureInputMeans } from './compensateBias.js';
 import { computeParameterGradients } from './computeParameterGradients.js';
 import type { PrunerOptions } from './prunerOptions.js';
 import { modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
@@ -92,9 +93,16 @@ export class StructuredPruningPass implements Pass {
     const pruner = this.prunerFor(model);
     const options = { ...this.ratiosFor(pruner, params), seed: context.seed };
     const gradients = options.criterion === 'taylor' ? await this.gradientsFor(pruner, context) : undefined;
-    const result = pruner.prune({ ...options, ...(gradients === undefined ? {} : { gradients }) });
-    let recalibrated: string[] = [];
     const calib = context.datasets.calib;
+    let inputMeans: ReadonlyMap<string, Float64Array> | undefined;
+    if (this.options.biasCorrection && calib !== undefined) {
+      const withGradients = { ...options, ...(gradients === undefined ? {} : { gradients }) };
+      const inputNames = pruner.model.graph.inputs.map((i) => i.name);
+      const feeds = modelFeeds(await arraysOf(calib), inputNames, CALIBRATION_BATCH, this.options.calibrationSamples);
+      inputMeans = await measureInputMeans(pruner.model, pruner.biasCompensationTargets(withGradients), feeds);
+    }
+    const result = pruner.prune({ ...options, ...(gradients === undefined ? {} : { gradients }), ...(inputMeans === undefined ? {} : { inputMeans }) });
+    let recalibrated: string[] = [];
     if (this.options.recalibrate && calib !== undefined) {
       const inputNames = result.model.graph.inputs.map((i) => i.name);
       const feeds = modelFeeds(await arraysOf(calib), inputNames, CALIBRATION_BATCH, this.options.calibrationSamples);
@@ -128,6 +136,7 @@ export class StructuredPruningPass implements Pass {
 export function reportJson(report: StructuredPruningReport, recalibrated: readonly string[]): Record<string, JsonValue> {
   return {
     criterion: report.criterion,
+    compensatedBiases: report.compensatedBiases,
     original: { ...report.original },
     predicted: { ...report.predicted },
     actual: { ...report.actual },

@@ -19,6 +19,7 @@ export {
   type StructuredPruningReport,
   type StructuredPruningResult,
 } from './StructuredPruner.js';
+export { applyBiasCompensation, type BiasCompensationTarget, biasCompensationTargets, measureInputMeans } from './compensateBias.js';
 export { computeParameterGradients, type GradientOptions } from './computeParameterGradients.js';
 export { type BatchNormRecalibrationReport, type FeedBatch, modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
 export { prunerOptionsSchema, type PrunerOptions } from './prunerOptions.js';

@@ -5,6 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AutoGlmError, silentLogger } from '@open-autoglm/core';
+import { foldBatchNormalization, OnnxModel } from '@open-autoglm/onnx';
+import { pruneCommand } from './pruneCommand.js';
 import { fixturePath } from './test-support/pruningModels.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -86,25 +89,45 @@ describe('autoglm prune', () => {
     expect(report.actual.macs).toBeLessThan(report.original.macs);
   });
 
-  it('should refuse bad inputs with one message and write nothing', async () => {
+  it('should correct the biases of a BatchNorm-folded model with --bias-correction', async () => {
+    const folded = await OnnxModel.load(fixturePath('lenet5-fmnist.onnx'));
+    foldBatchNormalization(folded.proto);
+    await folded.save(path.join(dir, 'folded.onnx'));
+    const { code, stdout } = await autoglm(dir, 'prune', 'folded.onnx', '--ratio', '0.3', '--bias-correction', '--calib', fixturePath('fmnist-calib.x.npy'), '--calib-samples', '128', '--out', 'folded-pruned.onnx');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/biases corrected in [1-9]\d* layer\(s\)/);
+    expect(stdout).not.toMatch(/BatchNorm statistics/);
+  });
+
+  it('should exit 1 with one message and write nothing on a bad ratio or an input it would overwrite', async () => {
     const before = await snapshot(dir);
-    const cases: Array<[string[], RegExp]> = [
-      [['--ratio', '1'], /ratio must be a number in \[0, 1\)/],
-      [['--per-layer', '{"conv9": 0.5}'], /name group\(s\) the model does not have: "conv9"/],
-      [['--per-layer', '{"conv9": '], /--per-layer is not valid JSON/],
-      [['--criterion', 'magic'], /--criterion must be one of l1, l2, fpgm, bn, taylor, random/],
-      [['--criterion', 'taylor'], /taylor needs gradients of the loss: give --calib <x.npy> and --labels <y.npy>/],
-      [['--ratio', '0.5', '--protect', '/conv1/Conv', '/conv2/Conv', '/fc1/Gemm', '/fc2/Gemm'], /has no prunable channel groups/],
-    ];
-    for (const [extra, message] of cases) {
-      const { code, stdout, stderr } = await autoglm(dir, 'prune', fixturePath('lenet5-fmnist.onnx'), '--out', 'never.onnx', ...extra);
-      expect(code, extra.join(' ')).toBe(1);
-      expect(stdout).toBe('');
-      expect(stderr).toMatch(message);
-      expect(stderr.trim().split('\n')).toHaveLength(1);
-    }
+    const bad = await autoglm(dir, 'prune', fixturePath('lenet5-fmnist.onnx'), '--out', 'never.onnx', '--ratio', '1');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/ratio must be a number in \[0, 1\)/)]);
     const overwrite = await autoglm(dir, 'prune', fixturePath('lenet5-fmnist.onnx'), '--ratio', '0.3', '--out', fixturePath('lenet5-fmnist.onnx'));
     expect(overwrite.code).toBe(1);
+    expect(await snapshot(dir)).toEqual(before);
+  });
+
+  it('should refuse every other bad input with a typed error naming the fix, before writing anything', async () => {
+    const before = await snapshot(dir);
+    const cases: Array<[Record<string, string | boolean | string[]>, RegExp]> = [
+      [{ ratio: '-0.2' }, /ratio must be a number in \[0, 1\)/],
+      [{ perLayer: '{"conv9": 0.5}' }, /name group\(s\) the model does not have: "conv9"/],
+      [{ perLayer: '{"conv9": ' }, /--per-layer is not valid JSON/],
+      [{ perLayer: 'missing.json' }, /Cannot read the per-layer ratios file/],
+      [{ criterion: 'magic' }, /--criterion must be one of l1, l2, fpgm, bn, taylor, random/],
+      [{ roundTo: '0' }, /--round-to must be a whole number >= 1/],
+      [{ biasCorrection: true }, /--bias-correction measures mean activations: give --calib/],
+      [{ criterion: 'taylor' }, /taylor needs gradients of the loss: give --calib <x.npy> and --labels <y.npy>/],
+      [{ ratio: '0.5', protect: ['/conv1/Conv', '/conv2/Conv', '/fc1/Gemm', '/fc2/Gemm'] }, /has no prunable channel groups/],
+    ];
+    for (const [options, message] of cases) {
+      const run = pruneCommand.run({ args: [fixturePath('lenet5-fmnist.onnx')], options: { out: 'never.onnx', ...options }, cwd: dir, logger: silentLogger });
+      await expect(run, JSON.stringify(options)).rejects.toThrow(message);
+      await expect(run).rejects.toBeInstanceOf(AutoGlmError);
+    }
     expect(await snapshot(dir)).toEqual(before);
   });
 });

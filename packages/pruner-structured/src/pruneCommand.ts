@@ -4,6 +4,7 @@ import { type CommandInvocation, type CommandResult, ConfigError, FileAccessErro
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { loadDataset } from '@open-autoglm/runtime';
 import { IMPORTANCE_CRITERIA, type ImportanceCriterion, type ParameterGradients } from './computeImportance.js';
+import { measureInputMeans } from './compensateBias.js';
 import { computeParameterGradients } from './computeParameterGradients.js';
 import { modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
 import { StructuredPruner, type StructuredPruningReport } from './StructuredPruner.js';
@@ -66,6 +67,7 @@ function summaryOf(report: StructuredPruningReport, output: string, recalibrated
     `params  ${report.original.params} -> ${report.actual.params} (${ratio(report.actual.params, report.original.params)}; predicted ${report.predicted.params})`,
     `MACs    ${report.original.macs} -> ${report.actual.macs} (${ratio(report.actual.macs, report.original.macs)}; predicted ${report.predicted.macs})`,
     ...(recalibrated > 0 ? [`BatchNorm statistics re-estimated in ${recalibrated} layer(s)`] : []),
+    ...(report.compensatedBiases > 0 ? [`biases corrected in ${report.compensatedBiases} layer(s)`] : []),
     `wrote ${output}`,
   ].join('\n');
 }
@@ -84,6 +86,7 @@ export const pruneCommand: PluginCommand = {
     { flags: '--min-units <n>', description: 'units every group keeps at least', defaultValue: '1' },
     { flags: '--protect <groups...>', description: 'groups (or layers) never pruned' },
     { flags: '--calib <x.npy>', description: 'calibration inputs: BatchNorm statistics are re-estimated on them after pruning' },
+    { flags: '--bias-correction', description: 'fold the mean contribution of removed inputs into the next layers\' biases (needs --calib; for BN-folded models)' },
     { flags: '--labels <y.npy>', description: 'calibration labels (the taylor criterion needs them)' },
     { flags: '--calib-samples <n>', description: 'calibration samples used at most', defaultValue: '512' },
     { flags: '--seed <n>', description: 'seed of the random criterion', defaultValue: '0' },
@@ -127,7 +130,14 @@ export const pruneCommand: PluginCommand = {
       logger.info(`computing gradients on ${Math.min(samples, calib.size)} calibration samples`);
       gradients = await computeParameterGradients(model, pruner.taylorParameters(), calib, { batchSize: CALIBRATION_BATCH, samples });
     }
-    const result = pruner.prune({ ...pruningOptions, ...(gradients === undefined ? {} : { gradients }) });
+    let inputMeans: ReadonlyMap<string, Float64Array> | undefined;
+    if (options.biasCorrection === true) {
+      if (calib === undefined) throw new ConfigError('--bias-correction measures mean activations: give --calib <x.npy>.');
+      const withGradients = { ...pruningOptions, ...(gradients === undefined ? {} : { gradients }) };
+      const inputNames = model.graph.inputs.map((i) => i.name);
+      inputMeans = await measureInputMeans(model, pruner.biasCompensationTargets(withGradients), modelFeeds(calib, inputNames, CALIBRATION_BATCH, samples));
+    }
+    const result = pruner.prune({ ...pruningOptions, ...(gradients === undefined ? {} : { gradients }), ...(inputMeans === undefined ? {} : { inputMeans }) });
     let recalibrated: readonly string[] = [];
     if (calib !== undefined) {
       const inputNames = result.model.graph.inputs.map((i) => i.name);

@@ -28,7 +28,13 @@ export const prunerOptionsSchema = z.strictObject({
   protect: z.array(z.string().min(1)).default([]),
   /** Re-estimate BatchNorm statistics on the calibration split after pruning (when the config has one). */
   recalibrate: z.boolean().default(true),
-  /** Calibration samples used for BatchNorm re-estimation and Taylor gradients. */
+  /**
+   * Fold the mean contribution of removed inputs into the biases of the layers reading them
+   * (for BN-folded models; needs the calibration split). Off by default: on the fixtures it
+   * helped some plans and hurt others (see the README).
+   */
+  biasCorrection: z.boolean().default(false),
+  /** Calibration samples used for BatchNorm re-estimation, bias correction and Taylor gradients. */
   calibrationSamples: z.int().min(2).default(512),
 });
 
