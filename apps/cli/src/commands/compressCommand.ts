@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { AutoCompressor, type CompressionEvent, type CompressionReport, type ModelMetrics, loadConfig } from '@open-autoglm/core';
+import { AutoCompressor, ConfigError, type CompressionEvent, type CompressionReport, type JsonValue, type ModelMetrics, loadConfig } from '@open-autoglm/core';
 import { type CliIo, printJson, processIo } from '../cliIo.js';
 import { parsePositiveInteger } from '../options.js';
 
@@ -11,6 +11,7 @@ interface CompressOptions {
   readonly cache: boolean;
   readonly trialTimeout: number;
   readonly trialMemory: number;
+  readonly final?: readonly string[];
   readonly json?: boolean;
 }
 
@@ -29,6 +30,7 @@ export function compressCommand(io: CliIo): Command {
     .option('--time-budget <minutes>', 'stop starting trials after this many minutes', parsePositiveMinutes)
     .option('--trial-timeout <minutes>', 'stop a trial after this long and record it as failed', parsePositiveMinutes, 30)
     .option('--trial-memory <MB>', "heap limit of the trial worker's JavaScript (onnxruntime's own buffers are not counted)", parsePositiveInteger, 4096)
+    .option('--final <pass.option=value...>', "a final, longer recovery of the best plan with these pass options (e.g. distiller-kd.epochs=5), adopted when it is feasible and no less accurate")
     .option('--no-cache', 'apply every pass again instead of reusing outputs of identical earlier choices')
     .option('--json', 'print the report as one JSON document')
     .action(async (configPath: string, options: CompressOptions) => {
@@ -49,6 +51,7 @@ export function compressCommand(io: CliIo): Command {
           ...(options.trials === undefined ? {} : { trials: options.trials }),
           ...(options.timeBudget === undefined ? {} : { timeBudgetMs: options.timeBudget * 60_000 }),
           cache: options.cache,
+          ...(options.final === undefined ? {} : { finalRecovery: parseFinalRecovery(options.final) }),
           trialTimeoutMs: options.trialTimeout * 60_000,
           trialMemoryLimitMb: options.trialMemory,
           onEvent: progress.update,
@@ -66,6 +69,24 @@ export function compressCommand(io: CliIo): Command {
       }
       io.stdout(summary(report, loaded.config.output, bestModel));
     });
+}
+
+/** `['distiller-kd.epochs=5', 'distiller-kd.teacherCache=disk']` -> `{ 'distiller-kd': { epochs: 5, teacherCache: 'disk' } }` (values read as JSON when they parse). */
+export function parseFinalRecovery(assignments: readonly string[]): Record<string, Record<string, JsonValue>> {
+  const overrides: Record<string, Record<string, JsonValue>> = {};
+  for (const assignment of assignments) {
+    const match = /^([^.=]+)\.([^=]+)=(.*)$/.exec(assignment);
+    if (match === null) throw new ConfigError(`--final expects <pass>.<option>=<value> (e.g. distiller-kd.epochs=5), got "${assignment}".`);
+    const [, prefix = '', key = '', text = ''] = match;
+    let value: JsonValue;
+    try {
+      value = JSON.parse(text) as JsonValue;
+    } catch {
+      value = text;
+    }
+    (overrides[prefix] ??= {})[key] = value;
+  }
+  return overrides;
 }
 
 function parsePositiveMinutes(value: string): number {
@@ -150,6 +171,7 @@ function summary(report: CompressionReport, outputDir: string, bestModel: string
     };
     lines.push(`best   ${describeMetrics(after)}  (trial ${report.best.number})`);
     lines.push(`       ${ratio('latency')}x faster, ${ratio('size')}x smaller, accuracy ${(((after['accuracy'] ?? 0) - (report.baseline['accuracy'] ?? 0)) * 100).toFixed(2)} points`);
+    if (report.recovery !== undefined) lines.push(`final recovery ${report.recovery.adopted ? `adopted: ${describeMetrics(report.recovery.metrics)}` : `not adopted (${report.recovery.infeasibleBecause.join('; ') || 'less accurate'})`}`);
     lines.push(`written ${bestModel}`);
   }
   lines.push(`report  ${outputDir}/report.html (${report.pareto.length} Pareto-optimal model(s) in ${outputDir}/pareto)`);

@@ -72,6 +72,14 @@ export interface AutoCompressorOptions {
   readonly trialTimeoutMs?: number;
   /** Heap limit of the trial worker's JavaScript in MB (onnxruntime's native memory is not counted). */
   readonly trialMemoryLimitMb?: number;
+  /**
+   * A final, longer recovery of the chosen plan (cheap proxies during the search, the full
+   * recovery once): `with:` options merged over the config's for the passes named by their
+   * prefix (`{ 'distiller-kd': { epochs: 5 } }`). The best trial's parameters are applied again
+   * with them; the result replaces `best.onnx` when it meets every bound and is at least as
+   * accurate as the searched model. Default none.
+   */
+  readonly finalRecovery?: Readonly<Record<string, Readonly<Record<string, JsonValue>>>>;
   /** Stops starting new trials; the one in progress finishes and the outputs are written (Ctrl-C). */
   readonly stopSignal?: AbortSignal;
 }
@@ -129,6 +137,13 @@ export class AutoCompressor {
       logger: this.#logger,
       ...(this.#options.engine === undefined ? {} : { engine: this.#options.engine }),
     });
+    const unknownRecovery = Object.keys(this.#options.finalRecovery ?? {}).filter((prefix) => !pipeline.passes.some((p) => p.prefix === prefix));
+    if (unknownRecovery.length > 0) {
+      throw new ConfigError(
+        `The final recovery names ${unknownRecovery.join(', ')}, which ${unknownRecovery.length === 1 ? 'is' : 'are'} not a pass of ${loaded.file} (its passes: ${pipeline.passes.map((p) => p.prefix).join(', ')}). Name the passes by these prefixes.`,
+        { file: loaded.file },
+      );
+    }
     const outputDir = config.output;
     const workDir = path.join(outputDir, '.work');
     await mkdir(workDir, { recursive: true });
@@ -420,9 +435,11 @@ export class AutoCompressor {
       await copyFile(trialModelFile(run.workDir, number), file);
       files.set(number, path.relative(outputDir, file));
     }
+    let recovery: CompressionReport['recovery'];
     if (best !== undefined) {
       await this.#writeBest(outputDir, run.workDir, best.number);
       files.set(best.number, files.get(best.number) ?? 'best.onnx');
+      if (this.#options.finalRecovery !== undefined) recovery = await this.#recover(run.loaded, run.pipeline, plan, best, run.workDir, outputDir, run.cache);
     }
     const reported = frozen.map((trial) => reportTrial(trial, plan, front.has(trial.number), files.get(trial.number)));
     const { config } = run.loaded;
@@ -438,6 +455,7 @@ export class AutoCompressor {
       baseline: run.baseline,
       callFloorMs: run.callFloorMs,
       best: reported.find((t) => t.number === best?.number),
+      ...(recovery === undefined ? {} : { recovery }),
       pareto: reported.filter((t) => t.pareto),
       trials: reported,
       searchSpace: run.searchSpace.map((p) => ({ name: p.name, layer: p.layer, distribution: p.distribution as unknown as JsonValue })),
@@ -454,6 +472,37 @@ export class AutoCompressor {
     await writeOutputFile(path.join(outputDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     await writeOutputFile(path.join(outputDir, 'report.html'), renderReportHtml(report));
     return report;
+  }
+
+  /** Applies the best trial's parameters again with the final-recovery options; adopts the result when it is feasible and no less accurate. */
+  async #recover(
+    loaded: LoadedConfig,
+    pipeline: PreparedPipeline,
+    plan: ObjectivePlan,
+    best: FrozenTrial,
+    workDir: string,
+    outputDir: string,
+    cache: PassOutputCache | undefined,
+  ): Promise<NonNullable<CompressionReport['recovery']>> {
+    const overrides = this.#options.finalRecovery ?? {};
+    const passes = loaded.config.passes.map((use, index) => {
+      const extra = overrides[pipeline.passes[index]?.prefix ?? ''];
+      return extra === undefined ? use : { ...use, with: { ...use.with, ...extra } };
+    });
+    const recoveryPipeline = await preparePipeline(
+      { ...loaded, config: { ...loaded.config, passes } },
+      { container: rootContainer.createChildContainer(), logger: this.#logger, ...(this.#options.engine === undefined ? {} : { engine: this.#options.engine }) },
+    );
+    const modelFile = path.join(workDir, 'models', 'recovered.onnx');
+    const { metrics } = await executeTrial(
+      recoveryPipeline,
+      { trialNumber: best.number, params: best.params, workDir: path.join(workDir, 'recovery'), modelFile },
+      { logger: this.#logger, cache, onStep: (step) => this.#emit({ type: 'trialStep', trial: best.number, step: `final recovery: ${step}` }) },
+    );
+    const infeasibleBecause = describeViolations(plan, metrics);
+    const adopted = infeasibleBecause.length === 0 && (metrics['accuracy'] ?? Number.NEGATIVE_INFINITY) >= (metricsOf(best)['accuracy'] ?? Number.NEGATIVE_INFINITY);
+    if (adopted) await writeOutputFile(path.join(outputDir, 'best.onnx'), await readFile(modelFile));
+    return { overrides: overrides as JsonValue, metrics, adopted, infeasibleBecause };
   }
 }
 

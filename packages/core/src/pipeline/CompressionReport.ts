@@ -36,6 +36,11 @@ export interface CompressionReport {
    */
   readonly callFloorMs: number;
   readonly best: ReportedTrial | undefined;
+  /**
+   * The final recovery of the best trial's plan, when one was configured: its options, what it
+   * measured, and whether `best.onnx` is its model (feasible and at least as accurate).
+   */
+  readonly recovery?: { readonly overrides: JsonValue; readonly metrics: ModelMetrics; readonly adopted: boolean; readonly infeasibleBecause: readonly string[] };
   readonly pareto: readonly ReportedTrial[];
   readonly trials: readonly ReportedTrial[];
   /** The searched parameters (prefixed per pass) with their layers. */

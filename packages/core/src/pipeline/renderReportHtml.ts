@@ -32,6 +32,7 @@ pass cache ${report.search.cacheHits} hit(s), ${report.search.cacheMisses} miss(
 
 <h2>Before and after</h2>
 ${best === undefined ? '<p class="infeasible">No trial met every bound: there is no best model.</p>' : beforeAfterTable(report, best)}
+${report.recovery === undefined ? '' : `<p class="note">Final recovery (${escapeHtml(JSON.stringify(report.recovery.overrides))}): ${report.recovery.adopted ? 'adopted as best.onnx' : `not adopted (${escapeHtml(report.recovery.infeasibleBecause.join('; ') || 'less accurate than the searched model')})`}.</p>`}
 
 <h2>Pareto front</h2>
 <div class="plots">
@@ -61,7 +62,8 @@ ${failed.length === 0 ? '' : `<p class="note">${failed.length} trial(s) failed; 
 
 function beforeAfterTable(report: CompressionReport, best: ReportedTrial): string {
   const before = report.baseline;
-  const after = best.metrics ?? {};
+  const recovered = report.recovery?.adopted === true;
+  const after = recovered ? (report.recovery?.metrics ?? {}) : (best.metrics ?? {});
   const row = (label: string, key: string, format: (v: number) => string, ratioLabel: (b: number, a: number) => string): string => {
     const b = before[key];
     const a = after[key];
@@ -69,7 +71,7 @@ function beforeAfterTable(report: CompressionReport, best: ReportedTrial): strin
     return `<tr><td>${label}</td><td>${format(b)}</td><td>${format(a)}</td><td>${ratioLabel(b, a)}</td></tr>`;
   };
   const times = (b: number, a: number): string => (a > 0 ? `${(b / a).toFixed(2)}x smaller` : '');
-  return `<table id="before-after"><thead><tr><th></th><th>input</th><th>best (trial ${best.number})</th><th>change</th></tr></thead><tbody>
+  return `<table id="before-after"><thead><tr><th></th><th>input</th><th>best (trial ${best.number}${recovered ? ', after the final recovery' : ''})</th><th>change</th></tr></thead><tbody>
 ${row('accuracy', 'accuracy', (v) => `${(v * 100).toFixed(2)} %`, (b, a) => `${((a - b) * 100).toFixed(2)} points`)}
 ${row(`latency (batch ${report.target.batch})`, 'latency', (v) => `${v.toFixed(3)} ms`, (b, a) => (a > 0 ? `${(b / a).toFixed(2)}x faster` : ''))}
 ${row('file size', 'size', (v) => `${(v / 1024).toFixed(1)} KB`, times)}

@@ -108,6 +108,20 @@ describe('AutoCompressor with the runtime engine', () => {
     for (const trial of report.trials) expect(Object.keys(trial.params)).toHaveLength(5);
   });
 
+  it('should re-apply the best plan with the final-recovery options and adopt it when feasible and no less accurate', async () => {
+    const work = await mkdtemp(path.join(dir, 'recovery-'));
+    const file = await writeConfig(work, config(work, { trials: 2, objectives: ['{ metric: accuracy }'] }));
+    // The test pass has no options to lengthen: re-applied as it was, it measures what the search did.
+    const finalRecovery = { 'round-weights-test-pass': { unusedByThisPass: 1 } };
+    const { report } = await new AutoCompressor(file, { isolation: 'none', stopWhenGoalsMet: false, finalRecovery }).run();
+    expect(report.recovery?.overrides).toEqual(finalRecovery);
+    expect(report.recovery?.metrics['accuracy']).toBe(report.best?.metrics?.['accuracy']);
+    expect(report.recovery?.adopted).toBe(true);
+    await expect(new AutoCompressor(file, { isolation: 'none', finalRecovery: { 'distiller-kd': { epochs: 5 } } }).run()).rejects.toThrow(
+      /final recovery names distiller-kd, which is not a pass of .*\(its passes: round-weights-test-pass\)/,
+    );
+  });
+
   it('should record trials that exceed the timeout or the memory limit as failed, with why, and go on', async () => {
     for (const [limits, reason] of [
       [{ trialTimeoutMs: 1 }, /^Trial \d timed out after 0.001 s and was stopped/],
