@@ -90,6 +90,7 @@ export function planStaticQuantization(model: OnnxModel, options: PlanOptions = 
   const weights: WeightPlan[] = [];
   const floatNodes: FloatNode[] = [];
   const foldedRelus = new Map<string, NodeProto>();
+  const maskTensors = maskDerivedTensors(model, types);
   const addTensor = (name: string): void => {
     if (tensorSet.has(name) || graph.isGraphOutput(name)) return;
     tensorSet.add(name);
@@ -128,6 +129,11 @@ export function planStaticQuantization(model: OnnxModel, options: PlanOptions = 
       continue;
     }
     const output = node.output[0] ?? '';
+    const mask = COMPUTE_OPS.has(op) ? node.input.find((name) => maskTensors.has(name)) : undefined;
+    if (mask !== undefined) {
+      keepFloat(`input "${mask}" is computed from an integer input (an attention mask); quantizing it would flatten the real values`);
+      continue;
+    }
     if (PASS_THROUGH_OPS.has(op)) {
       const input = node.input[0] ?? '';
       if (!tensorSet.has(input) || !isFloatActivation(output)) continue;
@@ -162,6 +168,30 @@ export function planStaticQuantization(model: OnnxModel, options: PlanOptions = 
   }
 
   return { nodes, tensors, sharedParameters, foldedRelus, weights, floatNodes };
+}
+
+/**
+ * Float tensors computed only from integer data (and constants): the additive attention masks
+ * of transformers (`Cast(Equal(ids, pad)) * -10000`). Quantized together with the scores they
+ * are added to, their huge range takes every level and attention turns uniform, so the ops that
+ * read them stay float.
+ */
+function maskDerivedTensors(model: OnnxModel, types: ReadonlyMap<string, { dataType: DataType }>): Set<string> {
+  const graph = model.graph;
+  const integerOnly = new Set<string>();
+  for (const input of graph.inputs) if (types.get(input.name)?.dataType !== DataType.FLOAT) integerOnly.add(input.name);
+  const masks = new Set<string>();
+  for (const node of graph.topologicalOrder()) {
+    const dynamic = node.input.filter((name) => name !== '' && !graph.isConstant(name));
+    if (dynamic.length === 0 || !dynamic.every((name) => integerOnly.has(name))) continue;
+    // An embedding lookup (Gather of a float table by ids) starts a real activation path.
+    if (node.opType === 'Gather' && graph.isConstant(node.input[0] ?? '')) continue;
+    for (const output of node.output) {
+      integerOnly.add(output);
+      if (types.get(output)?.dataType === DataType.FLOAT) masks.add(output);
+    }
+  }
+  return masks;
 }
 
 interface WeightSlot {

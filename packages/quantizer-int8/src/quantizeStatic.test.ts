@@ -46,6 +46,17 @@ describe('quantizeStatic', () => {
     }
   });
 
+  it('should keep the attention-mask additions of tinybert in float and its accuracy within 1 point', async () => {
+    const model = await OnnxModel.load(fixture('tinybert-spam.onnx'));
+    const result = await quantizeStatic(model, (await loadDataset({ x: fixture('spam-calib.x.npy') })).slice(0, 100));
+    const maskNodes = result.floatNodes.filter((n) => /attention mask/.test(n.reason)).map((n) => n.node);
+    expect(maskNodes).toEqual(expect.arrayContaining(['/layers.0/attn/Add', '/layers.1/attn/Add']));
+    expect(result.quantizedNodes.filter((n) => n.endsWith('MatMul')).length).toBeGreaterThan(10);
+    const validation = await loadDataset({ x: fixture('spam-val.x.npy'), y: fixture('spam-val.y.npy') });
+    const drop = (await accuracyOf(model, validation)) - (await accuracyOf(result.model, validation));
+    expect(drop).toBeLessThanOrEqual(0.01);
+  });
+
   it('should give weights int8 per-channel scales and biases int32 with scale s_in * s_w', async () => {
     const calibration = (await loadDataset(FMNIST_CALIB)).slice(0, 64);
     const result = await quantizeStatic(resnet8, calibration);
