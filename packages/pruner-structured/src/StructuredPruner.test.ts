@@ -1,9 +1,9 @@
 import { ConfigError } from '@open-autoglm/core';
-import { countModelStats, type OnnxModel, tensorDims, tensorToArray, arrayToTensor } from '@open-autoglm/onnx';
+import { arrayToTensor, countModelStats, DataType, makeTensorValueInfo, type OnnxModel, tensorDims, tensorToArray } from '@open-autoglm/onnx';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DependencyGroup } from './analyzeDependencies.js';
+import type { DependencyAnalysis, DependencyGroup } from './analyzeDependencies.js';
 import { StructuredPruner } from './StructuredPruner.js';
-import { evalRows, FIXTURES, loadFixture, randomValues, runOnce, smallConvModel } from './test-support/pruningModels.js';
+import { concatModel, evalRows, FIXTURES, loadFixture, randomValues, runOnce, smallConvModel } from './test-support/pruningModels.js';
 import { Tensor } from 'onnxruntime-node';
 
 /**
@@ -11,11 +11,19 @@ import { Tensor } from 'onnxruntime-node';
  * removed units set to zero. Removed channels then reach nothing, so the original computes
  * exactly what the smaller model computes (up to float summation order).
  */
-function zeroRemovedInputs(model: OnnxModel, groups: readonly DependencyGroup[], plan: ReadonlyMap<string, readonly number[]>): OnnxModel {
+function zeroRemovedInputs(model: OnnxModel, analysis: DependencyAnalysis, plan: ReadonlyMap<string, readonly number[]>): OnnxModel {
   const reference = model.clone();
   const graph = reference.graph;
+  // Concatenated channels keep their input groups' kept channels at their offsets.
+  const concatenated = analysis.concatenations.map((c) => ({
+    name: c.name,
+    unitSize: 1,
+    members: c.members,
+    kept: c.segments.flatMap((s) => (plan.get(s.group ?? '') ?? [...Array(s.channels).keys()]).map((k) => s.offset + k)),
+  }));
+  const groups = [...analysis.groups.map((g) => ({ name: g.name, unitSize: g.unitSize, members: g.members, kept: plan.get(g.name) })), ...concatenated];
   for (const group of groups) {
-    const kept = plan.get(group.name);
+    const kept = group.kept;
     if (kept === undefined) continue;
     const keptSet = new Set(kept);
     for (const member of group.members) {
@@ -69,7 +77,7 @@ describe('StructuredPruner', () => {
         previousMacs = predicted.macs;
         expect(pruned.problems()).toEqual([]);
         const plan = pruner.plan({ ratio });
-        const reference = zeroRemovedInputs(model, pruner.analysis.groups, plan);
+        const reference = zeroRemovedInputs(model, pruner.analysis, plan);
         const [prunedOut, referenceOut] = [await runOnce(pruned, input), await runOnce(reference, input)];
         expect(prunedOut.length).toBe(referenceOut.length);
         expect(maxRelativeDifference(referenceOut, prunedOut)).toBeLessThan(1e-4);
@@ -129,8 +137,32 @@ describe('StructuredPruner', () => {
     const { model: pruned, report } = pruner.prune(options);
     expect(report.actual).toEqual(report.predicted);
     const input = new Tensor('float32', randomValues(2 * 3 * 8 * 8, 11), [2, 3, 8, 8]);
-    const reference = zeroRemovedInputs(model, pruner.analysis.groups, pruner.plan(options));
+    const reference = zeroRemovedInputs(model, pruner.analysis, pruner.plan(options));
     expect(maxRelativeDifference(await runOnce(reference, input), await runOnce(pruned, input))).toBeLessThan(1e-5);
+  });
+
+  it('should prune the inputs of a channel Concat and slice what follows it at their offsets', async () => {
+    const model = concatModel();
+    const pruner = new StructuredPruner(model);
+    expect(pruner.analysis.concatenations).toEqual([
+      expect.objectContaining({ name: 'concat', channels: 14, segments: [{ group: 'conv_a', offset: 0, channels: 8 }, { group: 'conv_b', offset: 8, channels: 6 }] }),
+    ]);
+    const options = { perLayer: { conv_a: 0.5, conv_b: 0.5 } };
+    const { model: pruned, report } = pruner.prune(options);
+    expect(report.actual).toEqual(report.predicted);
+    expect(tensorDims(pruned.graph.getInitializer('gamma') as never)).toEqual([7]);
+    expect(tensorDims(pruned.graph.getInitializer('wc') as never)).toEqual([4, 7, 3, 3]);
+    const input = new Tensor('float32', randomValues(2 * 3 * 8 * 8, 5), [2, 3, 8, 8]);
+    const reference = zeroRemovedInputs(model, pruner.analysis, pruner.plan(options));
+    expect(maxRelativeDifference(await runOnce(reference, input), await runOnce(pruned, input))).toBeLessThan(1e-5);
+  });
+
+  it('should freeze the groups concatenated into channels that cannot change', () => {
+    const model = concatModel();
+    model.graph.addOutput(makeTensorValueInfo('ab', DataType.FLOAT));
+    const groups = new Map(new StructuredPruner(model).analysis.groups.map((g) => [g.name, g]));
+    expect(groups.get('conv_a')?.frozenReasons.join()).toMatch(/"concat" \(Concat\) concatenates these channels, and they cannot change there: .*graph output/);
+    expect(groups.get('conv_b')?.frozenReasons.length).toBe(1);
   });
 
   it('should honour per-layer ratios, roundTo and minUnits', () => {

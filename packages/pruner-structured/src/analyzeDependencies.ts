@@ -66,6 +66,17 @@ export interface DependencyGroup {
   readonly features: Readonly<Record<string, number | string>>;
 }
 
+/**
+ * The channels of a Concat along the channel axis: not prunable on their own, they keep what the
+ * groups of the concatenated inputs keep (inputs that come from no group keep everything).
+ */
+export interface ConcatenatedChannels {
+  readonly name: string;
+  readonly channels: number;
+  readonly segments: ReadonlyArray<{ readonly group: string | undefined; readonly offset: number; readonly channels: number }>;
+  readonly members: readonly GroupMember[];
+}
+
 /** A counted node's MACs and the groups whose kept fraction scales them. */
 interface MacTerm {
   readonly macs: number;
@@ -81,6 +92,8 @@ interface ParamTerm {
 /** The dependency analysis of one model: every group, and what predicts params/MACs of a plan. */
 export interface DependencyAnalysis {
   readonly groups: readonly DependencyGroup[];
+  /** Concat outputs whose channels follow the groups concatenated into them. */
+  readonly concatenations: readonly ConcatenatedChannels[];
   readonly params: number;
   readonly macs: number;
   /** Params and MACs of the model pruned to `keptUnits` (group name -> kept units), exactly. */
@@ -96,6 +109,10 @@ interface GroupState {
   frozen: string[];
   layers: NodeProto[];
   firstLayerPosition: number;
+  /** For the channels of a Concat along the channel axis: where each input's channels sit. */
+  segments?: Array<{ group: number | undefined; offset: number; channels: number }>;
+  /** The Concat node, for names and messages. */
+  concat?: NodeProto;
 }
 
 const UNARY_ELEMENTWISE = new Set([
@@ -218,6 +235,12 @@ class DependencyAnalyzer {
     if (ra === rb) return ra;
     const sa = this.groups[ra] as GroupState;
     const sb = this.groups[rb] as GroupState;
+    if (sa.segments !== undefined || sb.segments !== undefined) {
+      // Joining concatenated channels with another group would tie offsets across groups.
+      sa.frozen.push(`${where}: joins concatenated channels with other channels`);
+      sb.frozen.push(`${where}: joins concatenated channels with other channels`);
+      return ra;
+    }
     const [keep, drop] = sa.firstLayerPosition <= sb.firstLayerPosition ? [sa, sb] : [sb, sa];
     drop.parent = keep === sa ? ra : rb;
     keep.members.push(...drop.members);
@@ -405,15 +428,34 @@ class DependencyAnalyzer {
         const rank = this.requireDims(node.output[0]).length;
         const axisAttribute = getIntAttribute(node, 'axis', 0);
         const axis = axisAttribute < 0 ? axisAttribute + rank : axisAttribute;
-        if (inputs.some((a) => a !== undefined && a.axis === axis)) {
-          throw new FreezeSignal('Concat along the channel axis (concatenated channel offsets are not followed yet)');
-        }
+        if (inputs.some((a) => a !== undefined && a.axis === axis)) return this.visitChannelConcat(node, position, inputs, axis);
         return this.joinSameLayout(node, inputs, rank);
       }
       default:
         if (REDUCTIONS.has(op)) return this.visitReduce(node, inputs);
         throw new FreezeSignal(`op ${op} has no channel rule`);
     }
+  }
+
+  /** Concat along the channel axis: the output's channels are the inputs' channels side by side. */
+  private visitChannelConcat(node: NodeProto, position: number, inputs: ReadonlyArray<ChannelAnnotation | undefined>, axis: number): void {
+    const segments: Array<{ group: number | undefined; offset: number; channels: number }> = [];
+    let offset = 0;
+    node.input.forEach((name, i) => {
+      const annotation = inputs[i];
+      const channels = this.requireDims(name)[axis] as number;
+      if (annotation !== undefined) {
+        const state = this.state(annotation.group);
+        if (annotation.axis !== axis || annotation.perBase !== 1 || state.factor !== 1 || state.segments !== undefined) {
+          throw new FreezeSignal('Concat of channels in blocks (heads, flattened maps or nested concatenations)');
+        }
+      }
+      segments.push({ group: annotation?.group, offset, channels });
+      offset += channels;
+    });
+    const id = this.groups.length;
+    this.groups.push({ parent: id, baseUnits: offset, factor: 1, members: [], memberKeys: new Set(), frozen: [], layers: [], firstLayerPosition: position, segments, concat: node });
+    this.annotate(node.output[0], { group: id, axis, perBase: 1 }, this.rankOf(node.input[0]));
   }
 
   private opset(): number {
@@ -669,7 +711,22 @@ class DependencyAnalyzer {
 
   private finish(stats: ModelStats): DependencyAnalysis {
     const { params, macs } = stats;
-    const roots = this.groups.map((_, i) => i).filter((i) => this.find(i) === i);
+    const allRoots = this.groups.map((_, i) => i).filter((i) => this.find(i) === i);
+    // Concatenated channels that cannot change freeze the groups feeding them.
+    for (const root of allRoots) {
+      const state = this.groups[root] as GroupState;
+      if (state.segments === undefined) continue;
+      if (state.factor !== 1) state.frozen.push(`${describeNode(state.concat as NodeProto)}: concatenated channels split into blocks`);
+      if (state.frozen.length === 0) continue;
+      for (const segment of state.segments) {
+        if (segment.group === undefined) continue;
+        const reason = `${describeNode(state.concat as NodeProto)} concatenates these channels, and they cannot change there: ${state.frozen.join('; ')}`;
+        const target = this.state(segment.group);
+        if (!target.frozen.includes(reason)) target.frozen.push(reason);
+      }
+    }
+    const roots = allRoots.filter((root) => (this.groups[root] as GroupState).segments === undefined);
+    const composites = allRoots.filter((root) => (this.groups[root] as GroupState).segments !== undefined);
     const nodeStats = new Map(stats.perNode.map((s) => [s.node, s]));
     const order = this.view.topologicalOrder();
     const computeLayers = order.filter((n) => ['Conv', 'Gemm', 'MatMul'].includes(n.opType) && isDefaultDomain(n.domain));
@@ -723,13 +780,37 @@ class DependencyAnalyzer {
     const macTerms: MacTerm[] = this.macTerms.map((t) => ({ macs: t.macs, groups: [...new Set(t.groups.map((g) => this.find(g)))] }));
     const paramTerms = this.paramTerms();
     const groupOfRoot = new Map(roots.map((root, i) => [root, groups[i] as DependencyGroup]));
-    const unitsOf = (root: number): number => (groupOfRoot.get(root) as DependencyGroup).units;
+    const concatenations: ConcatenatedChannels[] = composites.map((root) => {
+      const state = this.groups[root] as GroupState;
+      const concat = state.concat as NodeProto;
+      return {
+        name: concat.name !== '' ? concat.name : `Concat#${order.indexOf(concat)}`,
+        channels: state.baseUnits,
+        segments: (state.segments ?? []).map((segment) => ({
+          group: segment.group === undefined ? undefined : groupOfRoot.get(this.find(segment.group))?.name,
+          offset: segment.offset,
+          channels: segment.channels,
+        })),
+        members: state.members,
+      };
+    });
+    const concatOfRoot = new Map(composites.map((root, i) => [root, concatenations[i] as ConcatenatedChannels]));
     const fraction = (root: number, kept: ReadonlyMap<string, number>): number => {
+      const concatenation = concatOfRoot.get(root);
+      if (concatenation !== undefined) {
+        let channels = 0;
+        for (const segment of concatenation.segments) {
+          const group = segment.group === undefined ? undefined : groups.find((g) => g.name === segment.group);
+          channels += group === undefined ? segment.channels : ((kept.get(group.name) ?? group.units) * segment.channels) / group.units;
+        }
+        return channels / concatenation.channels;
+      }
       const group = groupOfRoot.get(root) as DependencyGroup;
-      return (kept.get(group.name) ?? group.units) / unitsOf(root);
+      return (kept.get(group.name) ?? group.units) / group.units;
     };
     return {
       groups,
+      concatenations,
       params,
       macs,
       predict(keptUnits) {

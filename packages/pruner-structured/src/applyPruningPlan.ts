@@ -52,9 +52,24 @@ export function applyPruningPlan(model: ModelProto, analysis: DependencyAnalysis
   // Slices per tensor, applied one axis after another (a conv weight loses outputs and inputs).
   const slices = new Map<string, Array<{ axis: number; kept: number[] }>>();
   const nodes = graph.proto.node;
+  // Concatenated channels keep what their input groups keep, at their offsets.
+  const work: Array<{ members: DependencyGroup['members']; unitSize: number; keptUnits: readonly number[] }> = [];
   for (const [name, keptUnits] of plan) {
     const group = groupsByName.get(name) as DependencyGroup;
-    for (const member of group.members) {
+    work.push({ members: group.members, unitSize: group.unitSize, keptUnits });
+  }
+  for (const concatenation of analysis.concatenations) {
+    const kept: number[] = [];
+    for (const segment of concatenation.segments) {
+      const keptOfGroup = segment.group === undefined ? undefined : plan.get(segment.group);
+      const channels = keptOfGroup ?? Array.from({ length: segment.channels }, (_, i) => i);
+      for (const channel of channels) kept.push(segment.offset + channel);
+    }
+    if (kept.length < concatenation.channels) work.push({ members: concatenation.members, unitSize: 1, keptUnits: kept });
+  }
+  for (const { members, unitSize, keptUnits } of work) {
+    const group = { unitSize };
+    for (const member of members) {
       const perUnit = Math.round(member.perBase * group.unitSize);
       if (member.kind === 'tensor') {
         const list = slices.get(member.tensor) ?? [];

@@ -7,7 +7,7 @@ import { StructuredPruningPass } from './StructuredPruningPass.js';
 // package.json sits one level above both src/ and dist/.
 const manifest = createRequire(import.meta.url)('../package.json') as { name: string; version: string };
 
-export { analyzeDependencies, type DependencyAnalysis, type DependencyGroup, type GroupMember } from './analyzeDependencies.js';
+export { analyzeDependencies, type ConcatenatedChannels, type DependencyAnalysis, type DependencyGroup, type GroupMember } from './analyzeDependencies.js';
 export { computeImportance, IMPORTANCE_CRITERIA, type ImportanceCriterion, type ParameterGradients } from './computeImportance.js';
 export { planKeptCounts, prunableGroups, type PruningPlan, type PruningRatios, selectKeptUnits, validateRatios } from './planPruning.js';
 export { applyPruningPlan } from './applyPruningPlan.js';

@@ -127,3 +127,46 @@ export function smallConvModel(options: SmallModelOptions = {}): OnnxModel {
   const proto: ModelProto = create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph });
   return new OnnxModel(proto);
 }
+
+/**
+ * x[N,3,8,8] -> conv_a(8) -> Relu and conv_b(6) -> Relu, concatenated along the channels (14),
+ * a BatchNorm over the 14 channels, Relu, conv_c(4) -> GlobalAveragePool -> Flatten -> fc(3).
+ */
+export function concatModel(): OnnxModel {
+  const nodes = [
+    makeNode('Conv', ['x', 'wa', 'ba'], ['a'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv_a'),
+    makeNode('Relu', ['a'], ['a_relu'], {}, 'relu_a'),
+    makeNode('Conv', ['x', 'wb'], ['b'], { kernel_shape: [1, 1] }, 'conv_b'),
+    makeNode('Relu', ['b'], ['b_relu'], {}, 'relu_b'),
+    makeNode('Concat', ['a_relu', 'b_relu'], ['ab'], { axis: 1 }, 'concat'),
+    makeNode('BatchNormalization', ['ab', 'gamma', 'beta', 'mean', 'var'], ['ab_bn'], {}, 'bn'),
+    makeNode('Relu', ['ab_bn'], ['ab_relu'], {}, 'relu_ab'),
+    makeNode('Conv', ['ab_relu', 'wc'], ['c'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv_c'),
+    makeNode('GlobalAveragePool', ['c'], ['pooled'], {}, 'pool'),
+    makeNode('Flatten', ['pooled'], ['flat'], { axis: 1 }, 'flatten'),
+    makeNode('Gemm', ['flat', 'wf', 'bf'], ['y'], { transB: 1 }, 'fc'),
+  ];
+  const positive = (name: string, length: number, seed: number): TensorProto =>
+    arrayToTensor(name, randomValues(length, seed).map((v) => 0.5 + Math.abs(v)), [length]);
+  const initializers = [
+    weight('wa', [8, 3, 3, 3], 21),
+    weight('ba', [8], 22),
+    weight('wb', [6, 3, 1, 1], 23),
+    positive('gamma', 14, 24),
+    weight('beta', [14], 25),
+    weight('mean', [14], 26),
+    positive('var', 14, 27),
+    weight('wc', [4, 14, 3, 3], 28),
+    weight('wf', [3, 4], 29),
+    weight('bf', [3], 30),
+  ];
+  const graph = create(GraphProtoSchema, {
+    name: 'concat',
+    input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 3, 8, 8])],
+    output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', 3])],
+    initializer: initializers,
+    node: nodes,
+  });
+  const opsetImport = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })];
+  return new OnnxModel(create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph }));
+}
