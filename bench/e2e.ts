@@ -13,6 +13,9 @@
  * `--train-10k` distills on fmnist-train-10k (read from fixtures/ or ../shared/fixtures/; not in
  * the repository) instead of the example's 1000 calibration images, for one epoch instead of two.
  *
+ * `--resume <scratch folder>` continues a stopped run (kill, crash) in that folder with
+ * `autoglm compress --resume`; `minutes` then covers the resumed part only.
+ *
  * Writes bench/results/e2e.json (or e2e-<variant>.json for variants).
  */
 import { execFile } from 'node:child_process';
@@ -36,6 +39,8 @@ const option = (name: string): string | undefined => {
 const search = option('--search');
 const trials = option('--trials');
 const train10k = args.includes('--train-10k');
+// A scratch folder of an earlier bench run that was stopped: its config and study, continued with `autoglm compress --resume`.
+const resumeDir = option('--resume');
 const ROUNDS = 5;
 const RUNS = { 64: 30, 1: 300 } as const;
 
@@ -57,10 +62,10 @@ function findTrain10k(): string | undefined {
 }
 
 // The example's config, with absolute paths, the output in a scratch folder, and the variant's changes.
-const work = mkdtempSync(join(tmpdir(), 'autoglm-bench-e2e-'));
-const document = parseDocument(readFileSync(exampleConfig, 'utf8'));
+const work = resumeDir ?? mkdtempSync(join(tmpdir(), 'autoglm-bench-e2e-'));
+const document = parseDocument(readFileSync(resumeDir === undefined ? exampleConfig : join(resumeDir, 'autoglm.yaml'), 'utf8'));
 const exampleDir = dirname(exampleConfig);
-const absolute = (relative: unknown): string => join(exampleDir, String(relative));
+const absolute = (relative: unknown): string => (resumeDir === undefined ? join(exampleDir, String(relative)) : String(relative));
 document.setIn(['model'], absolute(document.getIn(['model'])));
 for (const split of ['train', 'calib', 'val']) {
   for (const key of ['x', 'y']) {
@@ -68,7 +73,7 @@ for (const split of ['train', 'calib', 'val']) {
     if (value !== undefined) document.setIn(['data', split, key], absolute(value));
   }
 }
-if (train10k) {
+if (train10k && resumeDir === undefined) {
   const folder = findTrain10k();
   if (folder === undefined) {
     console.error('fmnist-train-10k is in neither fixtures/ nor ../shared/fixtures/; run without --train-10k.');
@@ -81,18 +86,18 @@ if (train10k) {
   const distiller = passes.items.findIndex((item) => item.get('use') === 'distiller-kd');
   if (distiller >= 0) document.setIn(['passes', distiller, 'with', 'epochs'], 1);
 }
-if (search !== undefined) {
+if (search !== undefined && resumeDir === undefined) {
   const trialBudget = document.getIn(['search', 'with', 'trials']);
   document.setIn(['search'], document.createNode({ use: search, with: { trials: trialBudget, seed: 0 } }));
 }
 const output = join(work, 'out');
 document.setIn(['output'], output);
 const config = join(work, 'autoglm.yaml');
-writeFileSync(config, document.toString());
+if (resumeDir === undefined) writeFileSync(config, document.toString());
 
 console.log(`compressing with ${config} ...`);
 const started = performance.now();
-const compress = await autoglm('compress', config, '--json', ...(trials === undefined ? [] : ['--trials', trials]));
+const compress = await autoglm('compress', config, '--json', ...(trials === undefined ? [] : ['--trials', trials]), ...(resumeDir === undefined ? [] : ['--resume']));
 const compressMinutes = (performance.now() - started) / 60_000;
 const report = JSON.parse(compress.stdout) as {
   bestModel: string | null;
@@ -151,6 +156,7 @@ const results = {
   threads: 1,
   config: { file: 'examples/compress-resnet8/autoglm.yaml', search: search ?? 'as in the example', trainData: train10k ? 'fmnist-train-10k' : 'as in the example', trials: trials ?? 'as in the example' },
   run: {
+    resumed: resumeDir !== undefined,
     minutes: Number(compressMinutes.toFixed(2)),
     trials: report.trials.length,
     complete: report.trials.filter((t) => t.state === 'complete').length,
