@@ -76,13 +76,12 @@ export class StructuredPruningPass implements Pass {
       roundTo: this.options.roundTo,
       minUnits: this.options.minUnits,
       protect: this.options.protect,
-      seed: 0,
     };
   }
 
   async predictCost(model: ModelArtifact, params: TrialParams, context: PassContext): Promise<ModelCost> {
     const pruner = this.prunerFor(model);
-    const options = this.ratiosFor(pruner, params);
+    const options = { ...this.ratiosFor(pruner, params), seed: context.seed };
     // Only a global ranking makes the counts depend on importance (and Taylor on gradients).
     const needsGradients = options.criterion === 'taylor' && options.ratio !== undefined && options.ratio > 0;
     const gradients = needsGradients ? await this.gradientsFor(pruner, context) : undefined;

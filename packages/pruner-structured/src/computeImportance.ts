@@ -1,4 +1,4 @@
-import { SeededRandom } from '@open-autoglm/core';
+import { ConfigError, ModelFormatError, SeededRandom } from '@open-autoglm/core';
 import { type OnnxGraph, tensorDims, tensorToArray } from '@open-autoglm/onnx';
 import type { DependencyGroup, GroupMember } from './analyzeDependencies.js';
 
@@ -78,7 +78,9 @@ export function computeImportance(
   const tensorMembers = group.members.filter((m): m is TensorMember => m.kind === 'tensor');
   const valuesOf = (member: TensorMember): MemberValues => {
     const tensor = graph.constantValue(member.tensor);
-    if (tensor === undefined) throw new Error(`internal: member tensor "${member.tensor}" is not a constant`);
+    if (tensor === undefined) {
+      throw new ModelFormatError(`Tensor "${member.tensor}" of group "${group.name}" is no longer a constant; analyze the model again after editing it.`);
+    }
     return { dims: tensorDims(tensor), values: tensorToArray(tensor) as ArrayLike<number> };
   };
   const weights = tensorMembers.filter((m) => m.role === 'out' || m.role === 'in');
@@ -118,7 +120,9 @@ export function computeImportance(
       break;
     case 'taylor': {
       const gradients = options.gradients;
-      if (gradients === undefined) throw new Error('internal: the taylor criterion needs gradients');
+      if (gradients === undefined) {
+        throw new ConfigError('The taylor criterion needs gradients of the loss (see computeParameterGradients); give them, or choose l1, l2, fpgm, bn or random.');
+      }
       scored = weights.filter((m) => gradients.has(m.tensor));
       score = (m, d) => {
         const gradient = gradients.get(m.tensor) as Float32Array;

@@ -84,6 +84,14 @@ describe('pruner-structured plugin', () => {
     await expect(resolve({ criterion: 'taylor' }).apply(model, { 'ratio./conv2/Conv': 0.4 }, await contextWith())).rejects.toThrow(/needs labelled calibration data/);
   });
 
+  it("should predict a global random plan with the trial's seed, as apply prunes it", async () => {
+    const pass = resolve({ criterion: 'random', perLayer: false, roundTo: 1 });
+    const model = await artifact('lenet5-fmnist');
+    const context = await contextWith();
+    const result = await pass.apply(model, { ratio: 0.5 }, context);
+    expect(await pass.predictCost?.(model, { ratio: 0.5 }, context)).toEqual(result.report.actual);
+  });
+
   it('should reject parameters it does not have and ratios outside [0, 1)', async () => {
     const pass = resolve({});
     const model = await artifact('lenet5-fmnist');
