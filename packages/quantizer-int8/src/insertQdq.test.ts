@@ -58,7 +58,7 @@ describe('planStaticQuantization', () => {
 
 describe('insertQdq', () => {
   it('should compute what a float64 simulation of the same quantization computes', async () => {
-    const calibration = new Dataset(new Map([['x', { dtype: 'float32' as const, shape: [2, K], data: X }]]), undefined);
+    const calibration = new Dataset(new Map([['x', { dtype: 'float32' as const, shape: [2, K], data: X, file: undefined }]]), undefined);
     const result = await quantizeStatic(gemmReluModel(), calibration);
     // Independent reference: uint8 input, per-row int8 weights, int32 bias, Q at [0, max relu].
     const [xMin, xMax] = [Math.min(0, ...X), Math.max(0, ...X)];
