@@ -100,6 +100,24 @@ describe('distill', () => {
     expect(exported.graph.nodes.filter((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear')).toHaveLength(qdqNodes);
     expect(exported.problems()).toEqual([]);
     expect(await accuracy(exported, val)).toBeGreaterThan(before + 0.05);
+    expect(tensorToArray(exported.graph.getInitializer('conv2.weight')!)).not.toEqual(tensorToArray(student.graph.getInitializer('conv2.weight')!));
+  });
+
+  it('should train a real QDQ student (integer weights) and export real QDQ with the same scales', async () => {
+    const student = await addFakeQuantization(await damagedLenet(), await calibration(false), { realWeights: true });
+    const val = await validation();
+    const before = await accuracy(student, val);
+    const result = await distill({ teacher: await lenet(), student, train: await calibration(true), epochs: 1, batchSize: 32, learningRate: 2e-3 });
+    expect(result.requantizedWeights).toBe(5);
+    const exported = result.model;
+    const typeOf = (m: OnnxModel, name: string): DataType | undefined => m.graph.getInitializer(name)?.dataType;
+    for (const tensor of student.graph.initializers) {
+      expect(typeOf(exported, tensor.name)).toBe(tensor.dataType);
+      if (tensor.name.endsWith('.scale')) expect(tensorToArray(exported.graph.getInitializer(tensor.name)!)).toEqual(tensorToArray(tensor));
+    }
+    expect(exported.graph.nodes.map((n) => n.opType).sort()).toEqual(student.graph.nodes.map((n) => n.opType).sort());
+    expect(tensorToArray(exported.graph.getInitializer('conv2.weight.quantized')!)).not.toEqual(tensorToArray(student.graph.getInitializer('conv2.weight.quantized')!));
+    expect(await accuracy(exported, val)).toBeGreaterThan(before + 0.05);
   });
 
   it('should stop early when validation accuracy stops improving, and honour an abort', async () => {

@@ -17,6 +17,7 @@ import {
   Trainer,
   type TrainingEvent,
 } from '@open-autoglm/runtime';
+import { refreezeQuantizedWeights, unfreezeQuantizedWeights } from './fakeQuantization.js';
 import { type FeatureMatching, type MatchedFeature, removeProjections, setUpFeaturePairs } from './featurePairs.js';
 
 export interface DistillOptions {
@@ -70,7 +71,8 @@ export interface DistillResult {
   /**
    * The distilled student: with validation data, the one with the best validation accuracy
    * after an epoch (or at the end of a step budget); without, the final one. Projections are
-   * removed; fake-quant nodes stay (the student's QDQ structure is kept).
+   * removed; the student's QDQ structure is kept: fake-quant nodes stay, and integer weights of
+   * a real QDQ student are written back as integers with their original scales.
    */
   readonly model: OnnxModel;
   readonly history: readonly EpochSummary[];
@@ -83,6 +85,8 @@ export interface DistillResult {
   readonly alpha: number;
   readonly temperature: number;
   readonly features: readonly MatchedFeature[];
+  /** Integer (real QDQ) weights of the student that were trained behind fake quantization and re-quantized with their scales. */
+  readonly requantizedWeights: number;
   readonly samplesPerSecond: number;
 }
 
@@ -115,7 +119,10 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   if (options.patience !== undefined && options.validation === undefined) {
     throw new ConfigError('Early stopping (patience) watches the validation accuracy, but no validation data was given. Give validation data, or drop patience.');
   }
-  const { student, pairs } = setUpFeaturePairs(options.student, teacher, options.features ?? 'none', options.seed ?? 0);
+  // A real QDQ student (integer weights) trains as fake quantization and is exported back as real QDQ.
+  const unfrozen = options.student.clone();
+  const quantizedWeights = unfreezeQuantizedWeights(unfrozen);
+  const { student, pairs } = setUpFeaturePairs(unfrozen, teacher, options.features ?? 'none', options.seed ?? 0);
   const loss: LossTerm[] = [{ kind: 'distillation', temperature, alpha }];
   if (pairs.length > 0) loss.push({ kind: 'mse', pairs: pairs.map((p) => ({ student: p.distilled })), weight: options.featureWeight ?? 1 });
   const step = buildTrainingStep(student, {
@@ -177,6 +184,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     }
     const chosen = best ?? { model: trainer.exportModel(), accuracy: null, epoch: null };
     removeProjections(chosen.model, pairs);
+    refreezeQuantizedWeights(chosen.model, quantizedWeights);
     return {
       model: chosen.model,
       history: result.history,
@@ -187,6 +195,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
       alpha,
       temperature,
       features: pairs,
+      requantizedWeights: quantizedWeights.weights.length,
       samplesPerSecond: result.samplesPerSecond,
     };
   } finally {
