@@ -163,7 +163,7 @@ export class AutoCompressor {
       const study = pipeline.strategy.createStudy({
         directions: plan.directions,
         searchSpace,
-        ...this.#costModel(pipeline, plan, baseline, config.objectives, workDir),
+        ...this.#costModel(pipeline, baseline, config.objectives, workDir),
       });
       const fingerprint = configFingerprint(loaded);
       const recordStudyId = record === undefined ? undefined : this.#openRecordStudy(record, plan, fingerprint);
@@ -270,13 +270,12 @@ export class AutoCompressor {
    * the passes that predict their cost (pruning) predict it; the last one to do so wins, as the
    * passes after it (distillation, quantization) keep MACs and parameter counts.
    */
-  #costModel(pipeline: PreparedPipeline, plan: ObjectivePlan, baseline: ModelMetrics, objectives: LoadedConfig['config']['objectives'], workDir: string): { costModel?: SearchCostModel } {
+  #costModel(pipeline: PreparedPipeline, baseline: ModelMetrics, objectives: LoadedConfig['config']['objectives'], workDir: string): { costModel?: SearchCostModel } {
     const bounded = objectives.find((o) => (o.metric === 'macs' || o.metric === 'params') && o.limit !== undefined);
     const predictors = pipeline.passes.filter((p) => p.pass.predictCost !== undefined);
     if (bounded === undefined || bounded.limit === undefined || predictors.length === 0) return {};
     const metric = bounded.metric as 'macs' | 'params';
     const context = this.#passContext(pipeline, path.join(workDir, 'cost-model'), 0);
-    void plan;
     return {
       costModel: {
         metric,
