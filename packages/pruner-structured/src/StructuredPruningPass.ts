@@ -15,6 +15,7 @@ import { arraysOf } from '@open-autoglm/runtime';
 import type { ParameterGradients } from './computeImportance.js';
 import { measureInputMeans } from './compensateBias.js';
 import { computeParameterGradients } from './computeParameterGradients.js';
+import { canShrink } from './planPruning.js';
 import type { PrunerOptions } from './prunerOptions.js';
 import { modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
 import { StructuredPruner, type StructuredPruningOptions, type StructuredPruningReport } from './StructuredPruner.js';
@@ -50,7 +51,8 @@ export class StructuredPruningPass implements Pass {
     if (!this.options.perLayer) {
       return [{ name: GLOBAL_RATIO, distribution, description: `fraction of channels removed, ranked globally by ${this.options.criterion} importance` }];
     }
-    return pruner.prunableGroups(this.options.protect).map((group) => ({
+    const groups = pruner.prunableGroups(this.options.protect).filter((group) => canShrink(group, this.options.roundTo));
+    return groups.map((group) => ({
       name: `${RATIO_PREFIX}${group.name}`,
       distribution,
       layer: group.layers[0] as string,

@@ -54,6 +54,9 @@ describe('pruner-structured plugin', () => {
       distribution: { kind: 'float', low: 0, high: 0.7, step: 0.05 },
       features: { index: 4, opType: 'Conv', inChannels: 32, outChannels: 32, kernel: 9, stride: 1 },
     });
+    const lenet = await resolve({}).searchSpace(await artifact('lenet5-fmnist'), await contextWith());
+    // conv1 has 6 channels: at the default roundTo 8 it can only stay whole, so it is not offered.
+    expect(lenet.map((p) => p.name)).toEqual(['ratio./conv2/Conv', 'ratio./fc1/Gemm', 'ratio./fc2/Gemm']);
     const global = await resolve({ perLayer: false, ratio: { min: 0.1, max: 0.5 } }).searchSpace(await artifact('resnet8-fmnist'), await contextWith());
     expect(global).toEqual([expect.objectContaining({ name: 'ratio', distribution: { kind: 'float', low: 0.1, high: 0.5 } })]);
   });

@@ -9,7 +9,7 @@ const manifest = createRequire(import.meta.url)('../package.json') as { name: st
 
 export { analyzeDependencies, type ConcatenatedChannels, type DependencyAnalysis, type DependencyGroup, type GroupMember } from './analyzeDependencies.js';
 export { computeImportance, IMPORTANCE_CRITERIA, type ImportanceCriterion, type ParameterGradients } from './computeImportance.js';
-export { planKeptCounts, prunableGroups, type PruningPlan, type PruningRatios, selectKeptUnits, validateRatios } from './planPruning.js';
+export { canShrink, planKeptCounts, prunableGroups, type PruningPlan, type PruningRatios, selectKeptUnits, validateRatios } from './planPruning.js';
 export { applyPruningPlan } from './applyPruningPlan.js';
 export {
   type GroupPruningReport,

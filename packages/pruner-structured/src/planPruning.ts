@@ -73,6 +73,11 @@ function gcd(a: number, b: number): number {
  * channel count (units x unitSize) that is a multiple of roundTo: a head of 32 channels is
  * always a multiple of 8, a single channel rounds to 8 units.
  */
+/** True when `roundTo` leaves the group a width to shrink to (a 6-channel layer at roundTo 8 has none). */
+export function canShrink(group: DependencyGroup, roundTo = 1): boolean {
+  return roundTo / gcd(roundTo, group.unitSize) < group.units;
+}
+
 function keptCount(group: DependencyGroup, removed: number, roundTo: number, minUnits: number): number {
   const units = group.units;
   const step = roundTo / gcd(roundTo, group.unitSize);
@@ -100,7 +105,8 @@ export function planKeptCounts(
   for (const group of groups) {
     const ratio = perLayer[group.name];
     if (ratio !== undefined) counts.set(group.name, keptCount(group, Math.floor(ratio * group.units + 1e-9), roundTo, minUnits));
-    else globalGroups.push(group);
+    // Groups that rounding keeps whole would absorb part of the global ratio without shrinking.
+    else if (canShrink(group, roundTo)) globalGroups.push(group);
   }
   const ratio = ratios.ratio ?? 0;
   if (ratio > 0 && globalGroups.length > 0) {
