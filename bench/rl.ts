@@ -21,6 +21,7 @@
  *    BN-recalibrated and evaluated on the whole fmnist-val-2k side by side. Also resumes the
  *    study from an SQLite file half-way (a new strategy object), as a killed search would.
  *
+ * `--skip-synthetic` reruns the pruning part only (keeping the previous synthetic results);
  * `--agents ddpg,random` runs some agents only; `--agent-options '{"ddpg":{"noiseDecay":0.97}}'`
  * overrides their options.
  *
@@ -292,6 +293,12 @@ async function runPruning(): Promise<Record<string, unknown>> {
     const trials = study.trials;
     for (const trial of trials) if (pruner.predict({ perLayer: perLayerOf(ratiosOf(trial.params)) }).macs > limit) violations++;
     const best = study.bestTrial;
+    // How the reward moved: the warm-up is the random policy under the same clipping.
+    const rewards = trials.map((trial) => trial.values?.[0] as number);
+    const rewardByWindow = Array.from({ length: Math.ceil(rewards.length / 20) }, (_, w) => {
+      const window = rewards.slice(w * 20, w * 20 + 20);
+      return { episodes: `${w * 20}-${w * 20 + window.length - 1}`, mean: window.reduce((a, b) => a + b, 0) / window.length, max: Math.max(...window) };
+    });
     const searchSeconds = (performance.now() - started) / 1000;
     const episodesLearned = study.sampler.episodes;
     storage.close?.();
@@ -311,6 +318,9 @@ async function runPruning(): Promise<Record<string, unknown>> {
       agent: agentOptions,
       reward: 'accuracy after BN recalibration (256 fmnist-calib images) on fmnist-val-2k[0:500]',
       searchSeconds,
+      rewardByWindow,
+      bestFoundInWarmup: best.number < agentOptions.warmupEpisodes,
+      bestAfterWarmup: Math.max(...rewards.slice(agentOptions.warmupEpisodes)),
       violations,
       rl: { ratios: ratiosOf(best.params), trial: best.number, subsetAccuracy: rlSubset, valAccuracy: rl.accuracy, macs: rl.macs, params: rl.params },
       uniform: { ratio: uniformRatio, subsetAccuracy: uniformSubset, valAccuracy: uniform.accuracy, macs: uniform.macs, params: uniform.params },
@@ -323,7 +333,9 @@ async function runPruning(): Promise<Record<string, unknown>> {
 
 const versions = JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string };
 const tfVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/@tensorflow/tfjs/package.json'), 'utf8')) as { version: string }).version;
-const synthetic = await runSynthetic();
+const previous = (): Record<string, unknown> => JSON.parse(readFileSync(join(here, 'results', 'rl.json'), 'utf8')) as Record<string, unknown>;
+// --skip-synthetic keeps the synthetic section of the previous results (to rerun the pruning part alone).
+const synthetic = args.includes('--skip-synthetic') ? (previous().synthetic as Awaited<ReturnType<typeof runSynthetic>>) : await runSynthetic();
 const pruning = args.includes('--skip-pruning') ? { skipped: 'run without --skip-pruning' } : await runPruning();
 const result = {
   benchmark: 'rl',
