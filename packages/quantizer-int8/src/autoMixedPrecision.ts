@@ -16,7 +16,11 @@ export interface MixedPrecisionOptions extends StaticQuantizationOptions {
   latencyTarget?: RuntimeTarget;
   /** Validation samples used for the per-tensor SQNR; default 256. */
   sqnrSamples?: number;
-  /** A layer stays float when its INT8 form is not at least this much faster (ratio); default 1.02. */
+  /**
+   * A layer stays float when the model with it in INT8 is not at least this much faster than
+   * with it in float (ratio); default 1 (not slower). Single layers of small models gain a few
+   * percent, within the noise of a shared machine, so a higher bar drops useful layers.
+   */
   minLayerSpeedup?: number;
   /** Progress lines. */
   onProgress?: (message: string) => void;
@@ -75,7 +79,7 @@ export async function autoMixedPrecision(
   }
   const progress = options.onProgress ?? ((): void => undefined);
   const latencyOptions = { batch: options.latencyBatch ?? 1, ...(options.latencyTarget === undefined ? {} : { target: options.latencyTarget }) };
-  const minSpeedup = options.minLayerSpeedup ?? 1.02;
+  const minSpeedup = options.minLayerSpeedup ?? 1;
   const exclude = options.exclude ?? [];
   const inputBytes = model.toBytes();
 
