@@ -112,6 +112,7 @@ export class KnowledgeDistillationPass implements Pass {
         labelled,
         validationAccuracy: result.validationAccuracy,
         bestEpoch: result.bestEpoch,
+        requantizedWeights: result.requantizedWeights,
         trainLoss: result.history.map((h) => h.trainLoss),
         epochValidationAccuracy: result.history.map((h) => h.validationAccuracy),
         features: result.features.map((f) => `${f.student} <- ${f.teacher}${f.projection === undefined ? '' : ' (projected)'}`),

@@ -110,6 +110,7 @@ export const distillCommand: PluginCommand = {
       labelled: train.labels !== undefined,
       validationAccuracy: result.validationAccuracy,
       bestEpoch: result.bestEpoch,
+      requantizedWeights: result.requantizedWeights,
       epochs: result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, validationAccuracy: h.validationAccuracy })),
       features: result.features.map((f) => ({ student: f.student, teacher: f.teacher, projected: f.projection !== undefined })),
       samplesPerSecond: result.samplesPerSecond,
