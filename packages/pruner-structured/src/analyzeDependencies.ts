@@ -175,7 +175,7 @@ class DependencyAnalyzer {
     for (const node of order) {
       const source = node.input[0];
       const output = node.output[0];
-      if (node.opType === 'Identity' && source !== undefined && output !== undefined && this.isConstantTensor(source)) {
+      if (node.opType === 'Identity' && source !== undefined && output !== undefined && this.view.isConstant(source)) {
         this.aliases.set(output, this.aliases.get(source) ?? source);
       }
     }
@@ -293,10 +293,6 @@ class DependencyAnalyzer {
     const dims = this.dims(name);
     if (dims === undefined) throw new FreezeSignal(`the shape of "${name ?? ''}" is unknown, so channels cannot be followed through it`);
     return dims;
-  }
-
-  private isConstantTensor(name: string): boolean {
-    return this.view.isConstant(name);
   }
 
   /** The constant behind `name` (Identity aliases of initializers followed), or undefined. */
@@ -731,13 +727,11 @@ class DependencyAnalyzer {
     const order = this.view.topologicalOrder();
     const computeLayers = order.filter((n) => ['Conv', 'Gemm', 'MatMul'].includes(n.opType) && isDefaultDomain(n.domain));
     const groups: DependencyGroup[] = [];
-    const rootToName = new Map<number, string>();
     for (const root of roots) {
       const state = this.groups[root] as GroupState;
       const layers = [...state.layers].sort((x, y) => order.indexOf(x) - order.indexOf(y));
       const first = layers[0] as NodeProto;
       const name = first.name !== '' ? first.name : `${first.opType}#${order.indexOf(first)}`;
-      rootToName.set(root, name);
       for (const member of state.members) {
         const per = member.perBase * state.factor;
         if (!isWhole(per)) state.frozen.push(`${name}: channel blocks of ${per} indices do not align (${member.kind})`);

@@ -68,9 +68,8 @@ export function applyPruningPlan(model: ModelProto, analysis: DependencyAnalysis
     if (kept.length < concatenation.channels) work.push({ members: concatenation.members, unitSize: 1, keptUnits: kept });
   }
   for (const { members, unitSize, keptUnits } of work) {
-    const group = { unitSize };
     for (const member of members) {
-      const perUnit = Math.round(member.perBase * group.unitSize);
+      const perUnit = Math.round(member.perBase * unitSize);
       if (member.kind === 'tensor') {
         const list = slices.get(member.tensor) ?? [];
         list.push({ axis: member.axis, kept: keptIndices(keptUnits, perUnit) });

@@ -6,6 +6,7 @@ import {
   isDefaultDomain,
   makeNode,
   makeTensorValueInfo,
+  type NodeProto,
   type OnnxModel,
   OnnxGraph,
 } from '@open-autoglm/onnx';
@@ -128,7 +129,7 @@ export async function recalibrateBatchNorm(model: OnnxModel, batches: AsyncItera
 }
 
 /** Writes a statistic into the BN's own initializer, or a new one when the tensor is shared. */
-function writeStatistic(graph: OnnxGraph, node: Parameters<OnnxGraph['indexOfNode']>[0], slot: number, name: string, values: Float32Array): void {
+function writeStatistic(graph: OnnxGraph, node: NodeProto, slot: number, name: string, values: Float32Array): void {
   const shared = graph.consumersOf(name).length > 1 || graph.getInitializer(name) === undefined;
   const target = shared ? graph.uniqueName(`${name}_recalibrated`) : name;
   graph.setInitializer(arrayToTensor(target, values, [values.length]));
