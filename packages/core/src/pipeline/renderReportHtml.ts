@@ -85,7 +85,7 @@ function parameterTable(report: CompressionReport, best: ReportedTrial): string 
   const entries = Object.entries(best.params);
   if (entries.length === 0) return '<p>The passes had nothing to tune.</p>';
   return `<table id="parameters"><thead><tr><th>parameter</th><th>layer</th><th>value</th></tr></thead><tbody>
-${entries.map(([name, value]) => `<tr><td>${escapeHtml(name)}</td><td>${escapeHtml(layers.get(name) ?? '')}</td><td>${escapeHtml(String(value))}</td></tr>`).join('\n')}
+${entries.map(([name, value]) => `<tr><td>${escapeHtml(name)}</td><td>${escapeHtml(layers.get(name) ?? '')}</td><td>${escapeHtml(typeof value === 'number' ? String(Number(value.toPrecision(6))) : String(value))}</td></tr>`).join('\n')}
 </tbody></table>`;
 }
 
