@@ -1,17 +1,15 @@
-import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataLocation, OnnxModel, StringStringEntryProtoSchema } from '@open-autoglm/onnx';
 import { create } from '@bufbuild/protobuf';
 import { runCli } from './runCli.js';
+import { runAutoglmBinary as runBinary, snapshotFolder as snapshot } from '../../../tools/test-support/autoglmBinary.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const fixtures = path.join(repo, 'fixtures');
-const binary = path.join(repo, 'apps/cli/bin/autoglm.js');
 
 interface Manifest {
   models: Record<string, { params: number; macs_per_sample: { total: number }; splits: { eval: string }; accuracy: { onnxruntime_eval: number } }>;
@@ -23,28 +21,6 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
   let stderr = '';
   const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
   return { code, stdout, stderr };
-}
-
-/** Runs the built `autoglm` binary as a user would, in `cwd`. */
-async function runBinary(cwd: string, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [binary, ...argv], { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
-
-/** Names, sizes and modification times of everything in a folder, to prove nothing was written. */
-async function snapshot(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true });
-  return Promise.all(
-    entries.sort().map(async (entry) => {
-      const s = await stat(path.join(dir, entry));
-      return `${entry} ${s.size} ${s.mtimeMs}`;
-    }),
-  );
 }
 
 describe('autoglm', () => {

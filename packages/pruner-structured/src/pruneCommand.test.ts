@@ -1,33 +1,13 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoGlmError, silentLogger } from '@open-autoglm/core';
 import { foldBatchNormalization, OnnxModel } from '@open-autoglm/onnx';
 import { pruneCommand } from './pruneCommand.js';
 import { fixturePath } from './test-support/pruningModels.js';
+import { runAutoglmBinary as autoglm, snapshotFolder as snapshot } from '../../../tools/test-support/autoglmBinary.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const binary = path.join(repo, 'apps/cli/bin/autoglm.js');
-
-/** Runs the built `autoglm` binary as a user would, in `cwd`. */
-async function autoglm(cwd: string, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [binary, ...argv], { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
-
-async function snapshot(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true });
-  return Promise.all(entries.sort().map(async (entry) => `${entry} ${(await stat(path.join(dir, entry))).mtimeMs}`));
-}
 
 interface PruneJson {
   predicted: { params: number; macs: number };

@@ -1,37 +1,16 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { create } from '@bufbuild/protobuf';
 import { DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
 import { loadDataset, readNpy, writeNpy } from '@open-autoglm/runtime';
 import { quantizeStatic } from './quantizeStatic.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixturesDir as fixtures, runAutoglmBinary as autoglm, snapshotFolder as snapshot } from '../../../tools/test-support/autoglmBinary.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const fixtures = path.join(repo, 'fixtures');
-const binary = path.join(repo, 'apps/cli/bin/autoglm.js');
 const lenet = path.join(fixtures, 'lenet5-fmnist.onnx');
 const resnet = path.join(fixtures, 'resnet8-fmnist.onnx');
 const calibX = path.join(fixtures, 'fmnist-calib.x.npy');
-
-/** Runs the built `autoglm` binary as a user would, in `cwd`. */
-async function autoglm(cwd: string, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [binary, ...argv], { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
-
-async function snapshot(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true });
-  return Promise.all(entries.sort().map(async (entry) => `${entry} ${(await stat(path.join(dir, entry))).mtimeMs}`));
-}
 
 describe('autoglm quantize', () => {
   let dir: string;
