@@ -85,6 +85,12 @@ export interface Study {
   readonly userAttrs: Readonly<Record<string, JsonValue>>;
   setUserAttr(key: string, value: JsonValue): void;
   /**
+   * Optional: prepares the next trial's parameters, for samplers that plan a whole trial against
+   * an asynchronous cost model (search-rl's budget clipping). Callers that ask and tell
+   * themselves await it, when present, before every `ask`; `optimize` does so itself.
+   */
+  prepareTrial?(): Promise<void>;
+  /**
    * Starts a trial (an enqueued one first); with `fixedDistributions`, suggests each of them
    * before returning, so that `trial.params` holds a whole configuration.
    */

@@ -505,13 +505,9 @@ export class AutoCompressor {
   }
 }
 
-/**
- * Asks the next trial. Strategies whose sampler plans a whole trial against an asynchronous cost
- * model (search-rl) expose `prepareTrial()`, to be awaited before `ask`.
- */
+/** Asks the next trial, after the study's `prepareTrial` when it has one (search-rl plans there). */
 async function askTrial(study: Study, distributions: Record<string, ParameterDistribution>): Promise<Trial> {
-  const planning = (study as Study & { prepareTrial?: () => Promise<void> }).prepareTrial;
-  if (typeof planning === 'function') await planning.call(study);
+  await study.prepareTrial?.();
   return study.ask(distributions);
 }
 

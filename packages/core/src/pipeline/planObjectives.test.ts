@@ -8,6 +8,15 @@ const objectives = (list: unknown[]) =>
 describe('planObjectives', () => {
   const baseline = { accuracy: 0.92, latency: 8, size: 300_000 };
 
+  it('should count a bound met exactly as met, whatever binary rounding says', () => {
+    // 0.9295 - 0.9195 - 0.01 = 1.0e-17 in doubles: a drop of exactly 1 point (20 of 2,000 samples).
+    expect(0.9295 - 0.9195 - 0.01).toBeGreaterThan(0);
+    const plan = planObjectives(objectives([{ metric: 'accuracy', maxDrop: 0.01 }, { metric: 'latency', limit: 0.3 }]), { accuracy: 0.9295 });
+    expect(plan.constraints.map((c) => c.violation({ accuracy: 0.9195, latency: 0.1 + 0.2 }))).toEqual([0, 0]);
+    expect(describeViolations(plan, { accuracy: 0.9195, latency: 0.1 + 0.2 })).toEqual([]);
+    expect(plan.constraints[0]?.violation({ accuracy: 0.919 })).toBeCloseTo(0.0005, 12);
+  });
+
   it('should turn maxDrop and limit into Optuna constraints (<= 0 when met) and keep one direction per objective', () => {
     const plan = planObjectives(objectives([{ metric: 'accuracy', maxDrop: 0.01 }, { metric: 'latency', limit: 4 }, { metric: 'size' }]), baseline);
     expect(plan.directions).toEqual(['maximize', 'minimize', 'minimize']);

@@ -39,7 +39,7 @@ export function planObjectives(objectives: readonly Objective[], baseline: Model
       constraints.push({
         metric,
         description: `${metric} drop <= ${maxDrop} (baseline ${reference})`,
-        violation: (metrics) => reference - (metrics[metric] ?? Number.NEGATIVE_INFINITY) - maxDrop,
+        violation: (metrics) => ignoreRounding(reference - (metrics[metric] ?? Number.NEGATIVE_INFINITY) - maxDrop),
       });
     }
     if (objective.limit !== undefined) {
@@ -50,7 +50,7 @@ export function planObjectives(objectives: readonly Objective[], baseline: Model
         violation: (metrics) => {
           const value = metrics[metric];
           if (value === undefined) return Number.POSITIVE_INFINITY;
-          return maximize ? limit - value : value - limit;
+          return ignoreRounding(maximize ? limit - value : value - limit);
         },
       });
     }
@@ -65,6 +65,15 @@ export function planObjectives(objectives: readonly Objective[], baseline: Model
     everyObjectiveBounded: unbounded === undefined,
     values: (measured) => metrics.map((metric) => measured[metric] ?? Number.NaN),
   };
+}
+
+/**
+ * A bound met exactly must count as met: 0.9295 - 0.9195 - 0.01 is 1e-17 in binary, and a drop of
+ * exactly 1 point (20 of 2,000 samples) is within `maxDrop: 0.01`. Metrics are far coarser than
+ * this tolerance (an accuracy step is 1 / samples).
+ */
+function ignoreRounding(violation: number): number {
+  return Math.abs(violation) <= 1e-9 ? 0 : violation;
 }
 
 /** The constraints a trial breaks, in words (`latency <= 2 (measured 2.4)`), for the study and the report. */
