@@ -59,6 +59,7 @@ export type {
 export {
   constraintsFromSystemAttrs,
   constraintsSystemAttrKey,
+  failReasonSystemAttrKey,
   finishedTrialStates,
   isFinishedTrialState,
   type FrozenTrial,
@@ -90,7 +91,8 @@ export { assemblePlugins, type AssembledPlugin, type AssembledPlugins } from './
 
 export { SeededRandom, type SeededRandomState } from './random/SeededRandom.js';
 export { createStudy, loadStudy, type CreateSearchStudyOptions, type LoadSearchStudyOptions, type SearchStudyOptions } from './study/createStudy.js';
-export { SearchStudy, failReasonSystemAttrKey, type ConstraintsFunction } from './study/SearchStudy.js';
+export { SearchStudy, type ConstraintsFunction } from './study/SearchStudy.js';
+export { optimizeStudy } from './study/optimizeStudy.js';
 export { ActiveTrial, fixedParamsSystemAttrKey } from './study/ActiveTrial.js';
 export { InMemoryStorage } from './study/InMemoryStorage.js';
 export {

@@ -1,8 +1,5 @@
 import {
-  ConfigError,
-  failReasonSystemAttrKey,
-  isFinishedTrialState,
-  isTrialPruned,
+  optimizeStudy,
   type FrozenTrial,
   type JsonValue,
   type OptimizeOptions,
@@ -84,32 +81,8 @@ export class LayerwiseStudy implements Study {
     this.inner.enqueueTrial(params, options);
   }
 
-  /** core's `optimize` loop (same budget, catch and callback rules), planning each episode before its `ask`. */
-  async optimize(objective: StudyObjective, options: OptimizeOptions): Promise<void> {
-    const { trials, timeoutMs } = options;
-    if (trials === undefined && timeoutMs === undefined) throw new ConfigError('study.optimize needs a budget: give trials, timeoutMs, or both.');
-    if (trials !== undefined && (!Number.isInteger(trials) || trials < 0)) throw new ConfigError(`study.optimize: trials must be an integer >= 0, not ${trials}.`);
-    if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new ConfigError(`study.optimize: timeoutMs must be a number >= 0, not ${timeoutMs}.`);
-    const started = performance.now();
-    for (let done = 0; trials === undefined || done < trials; done++) {
-      if (timeoutMs !== undefined && performance.now() - started >= timeoutMs) break;
-      await this.prepareTrial();
-      const trial = this.ask();
-      let finished: FrozenTrial;
-      try {
-        finished = this.tell(trial, await objective(trial));
-      } catch (error) {
-        const current = this.storage.getTrial(trial.trialId);
-        if (isFinishedTrialState(current.state)) throw error; // tell itself refused the result
-        if (isTrialPruned(error)) {
-          finished = this.tell(trial, 'pruned');
-        } else {
-          this.storage.setTrialSystemAttr(trial.trialId, failReasonSystemAttrKey, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-          finished = this.tell(trial, 'failed');
-          if (!(options.catch ?? []).some((errorClass) => error instanceof errorClass)) throw error;
-        }
-      }
-      for (const callback of options.callbacks ?? []) callback(this, finished);
-    }
+  /** core's `optimize` loop, which awaits `prepareTrial` before every `ask`. */
+  optimize(objective: StudyObjective, options: OptimizeOptions): Promise<void> {
+    return optimizeStudy(this, objective, options);
   }
 }

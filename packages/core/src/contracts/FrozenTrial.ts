@@ -22,6 +22,9 @@ export function isFinishedTrialState(state: TrialState): boolean {
  */
 export const constraintsSystemAttrKey = 'constraints';
 
+/** The system attribute explaining why a trial failed (Optuna's key). */
+export const failReasonSystemAttrKey = 'fail_reason';
+
 /** Reads the constraint values stored under `constraintsSystemAttrKey`, if they are well formed. */
 export function constraintsFromSystemAttrs(systemAttrs: Readonly<Record<string, JsonValue>>): readonly number[] | undefined {
   const stored = systemAttrs[constraintsSystemAttrKey];

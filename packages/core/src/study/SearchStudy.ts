@@ -1,21 +1,19 @@
-import { constraintsSystemAttrKey, isFinishedTrialState, type FrozenTrial, type TrialState } from '../contracts/FrozenTrial.js';
+import { constraintsSystemAttrKey, failReasonSystemAttrKey, isFinishedTrialState, type FrozenTrial, type TrialState } from '../contracts/FrozenTrial.js';
 import type { JsonValue } from '../contracts/JsonValue.js';
 import type { Sampler } from '../contracts/Sampler.js';
 import type { ParameterDistribution, TrialParams } from '../contracts/SearchSpace.js';
 import type { OptimizeOptions, Study, StudyDirection, StudyObjective, TellResult, Trial } from '../contracts/Study.js';
 import type { StudyStorage } from '../contracts/StudyStorage.js';
-import { isTrialPruned } from '../contracts/TrialPruned.js';
 import type { TrialPruner } from '../contracts/TrialPruner.js';
 import { ConfigError } from '../errors/errors.js';
 import { ActiveTrial, fixedParamsSystemAttrKey } from './ActiveTrial.js';
+import { optimizeStudy } from './optimizeStudy.js';
 import { compatibleDistributions } from './distributions.js';
 import { paretoFrontIndices } from './paretoFront.js';
 
 /** Computes a finished trial's constraint values (Optuna's `constraints_func`): feasible when all <= 0. */
 export type ConstraintsFunction = (trial: FrozenTrial) => readonly number[];
 
-/** The system attribute explaining why a trial failed (Optuna's key). */
-export const failReasonSystemAttrKey = 'fail_reason';
 
 /**
  * A study run in this process over any `StudyStorage` (Optuna's `Study`): `ask` starts a trial
@@ -128,32 +126,8 @@ export class SearchStudy implements Study {
     return this.finish(frozen, state, values, failReason);
   }
 
-  async optimize(objective: StudyObjective, options: OptimizeOptions): Promise<void> {
-    const { trials, timeoutMs } = options;
-    if (trials === undefined && timeoutMs === undefined) {
-      throw new ConfigError('study.optimize needs a budget: give trials, timeoutMs, or both.');
-    }
-    if (trials !== undefined && (!Number.isInteger(trials) || trials < 0)) throw new ConfigError(`study.optimize: trials must be an integer >= 0, not ${trials}.`);
-    if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new ConfigError(`study.optimize: timeoutMs must be a number >= 0, not ${timeoutMs}.`);
-    const started = performance.now();
-    for (let done = 0; trials === undefined || done < trials; done++) {
-      if (timeoutMs !== undefined && performance.now() - started >= timeoutMs) break;
-      const trial = this.ask();
-      let finished: FrozenTrial;
-      try {
-        finished = this.tell(trial, await objective(trial));
-      } catch (error) {
-        const current = this.storage.getTrial(trial.trialId);
-        if (isFinishedTrialState(current.state)) throw error; // tell itself refused the result
-        if (isTrialPruned(error)) {
-          finished = this.tell(trial, 'pruned');
-        } else {
-          finished = this.finish(current, 'failed', undefined, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-          if (!(options.catch ?? []).some((errorClass) => error instanceof errorClass)) throw error;
-        }
-      }
-      for (const callback of options.callbacks ?? []) callback(this, finished);
-    }
+  optimize(objective: StudyObjective, options: OptimizeOptions): Promise<void> {
+    return optimizeStudy(this, objective, options);
   }
 
   enqueueTrial(params: TrialParams, options: { readonly userAttrs?: Readonly<Record<string, JsonValue>> } = {}): void {

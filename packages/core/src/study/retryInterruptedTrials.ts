@@ -1,7 +1,7 @@
 import { constraintsSystemAttrKey } from '../contracts/FrozenTrial.js';
 import type { JsonValue } from '../contracts/JsonValue.js';
 import type { StudyStorage } from '../contracts/StudyStorage.js';
-import { failReasonSystemAttrKey } from './SearchStudy.js';
+import { failReasonSystemAttrKey } from '../contracts/FrozenTrial.js';
 
 /**
  * What resuming a study does with the trials a previous process left `running` (it died, or was
