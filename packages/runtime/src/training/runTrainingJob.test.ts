@@ -80,6 +80,7 @@ describe('runTrainingJob', () => {
     await expect(runTrainingJob({ ...unlabelled, spec, teacher: { model: path.join(dir, 'no-teacher.onnx') } })).rejects.toThrow(
       /no-teacher\.onnx does not exist/,
     );
+    await expect(runTrainingJob({ ...unlabelled, spec, teacher: { model: teacher }, output: teacher })).rejects.toThrow(/it is the teacher model/);
   });
 
   it('should fail before training, writing nothing, on an unwritable output or a missing model', async () => {

@@ -106,7 +106,8 @@ export async function runTrainingJob(job: TrainingJob, hooks: TrainHooks = {}): 
 
   const modelBytes = await readModelFile(job.model);
   const teacherBytes = job.teacher === undefined ? undefined : await readModelFile(job.teacher.model);
-  for (const target of [job.output, job.checkpoint]) if (target !== undefined) await checkOutputPath(target, job.model);
+  const inputs = job.teacher === undefined ? [job.model] : [job.model, job.teacher.model];
+  for (const target of [job.output, job.checkpoint]) if (target !== undefined) await checkOutputPath(target, inputs);
   const model = OnnxModel.fromBytes(modelBytes, { source: job.model });
   await model.loadExternalData(job.model);
   if (reinitSeed !== null) reinitializeParameters(model, reinitSeed);
@@ -187,8 +188,8 @@ async function readModelFile(file: string): Promise<Uint8Array> {
   }
 }
 
-/** Fails before training when an output could not be written or would replace the model. */
-async function checkOutputPath(target: string, modelFile: string): Promise<void> {
+/** Fails before training when an output could not be written or would replace the model or the teacher. */
+async function checkOutputPath(target: string, modelFiles: readonly string[]): Promise<void> {
   const folder = path.dirname(path.resolve(target));
   const folderStats = await stat(folder).catch(() => undefined);
   if (folderStats?.isDirectory() !== true) {
@@ -196,9 +197,13 @@ async function checkOutputPath(target: string, modelFile: string): Promise<void>
       file: target,
     });
   }
-  const [a, b] = await Promise.all([realpath(target).catch(() => path.resolve(target)), realpath(modelFile).catch(() => path.resolve(modelFile))]);
-  if (a === b) {
-    throw new ConfigError(`Refusing to write ${target}: it is the model being trained. Choose another output path.`, { file: target });
+  const real = (file: string): Promise<string> => realpath(file).catch(() => path.resolve(file));
+  const written = await real(target);
+  for (const [i, modelFile] of modelFiles.entries()) {
+    if (written === (await real(modelFile))) {
+      const what = i === 0 ? 'the model being trained' : 'the teacher model';
+      throw new ConfigError(`Refusing to write ${target}: it is ${what}. Choose another output path.`, { file: target });
+    }
   }
   const existing = await stat(target).catch(() => undefined);
   if (existing !== undefined && !existing.isFile()) {
