@@ -108,6 +108,10 @@ describe('autoglm quantize', () => {
         [['quantize', 'quantized.onnx', '--calib', calibX, '--out', 'a.onnx', '--report', 'a.json'], /already quantized/],
         [['quantize', 'opset12.onnx', '--calib', calibX, '--out', 'a.onnx'], /opset 12.*opset 13 or newer/],
         [['quantize', resnet, '--out', 'a.onnx'], /needs --calib/],
+        // Files inside this folder, so that a regression would show in the snapshot, not damage the fixtures.
+        [['quantize', 'opset12.onnx', '--calib', calibX, '--out', 'a.onnx', '--report', 'opset12.onnx'], /--report .*opset12\.onnx is one of the input files/],
+        [['quantize', resnet, '--calib', 'c.npy', '--out', 'c.npy'], /--out .*c\.npy is one of the input files/],
+        [['quantize', resnet, '--calib', calibX, '--out', 'a.onnx', '--report', 'a.onnx'], /--report and --out are both/],
         [['quantize', resnet, '--calib', calibX, '--out', 'a.onnx', '--method', 'kl'], /--method must be one of minmax, percentile, entropy, mse/],
       ];
       for (const [argv, message] of cases) {

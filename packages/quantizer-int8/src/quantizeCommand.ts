@@ -66,6 +66,14 @@ export const quantizeCommand: PluginCommand = {
     if (!dynamic && calibFile === undefined) {
       throw new ConfigError('Static quantization needs --calib <x.npy> (a few hundred representative inputs), or use --dynamic.');
     }
+    // OnnxModel.save only guards the model's own file; the report and the data files need this.
+    const inputFiles = [modelFile, calibFile, valFile, labelsFile];
+    for (const [flag, target] of [['--out', out], ['--report', reportFile]] as const) {
+      if (target !== undefined && inputFiles.includes(target)) {
+        throw new ConfigError(`${flag} ${target} is one of the input files; write it to another file.`);
+      }
+    }
+    if (reportFile === out) throw new ConfigError(`--report and --out are both ${out}; give the report a file of its own.`);
 
     const model = await OnnxModel.load(modelFile);
     const validation = valFile === undefined ? undefined : await loadDataset({ x: valFile, y: labelsFile as string });
