@@ -71,6 +71,20 @@ describe('recalibrateBatchNorm', () => {
     expect(after).toBeGreaterThan(0.9);
   });
 
+  it('should re-estimate each BatchNorm of a model whose nodes are unnamed as it does when they are named', async () => {
+    const { model: named } = new StructuredPruner(await loadFixture('lenet5-fmnist')).prune({ ratio: 0.3 });
+    const unnamed = named.clone();
+    for (const node of unnamed.graph.nodes) node.name = '';
+    unnamed.graph.invalidate();
+    const calib = await floatRows('fmnist-calib');
+    await recalibrateBatchNorm(named, batchesOf(calib, 100, 200));
+    const report = await recalibrateBatchNorm(unnamed, batchesOf(calib, 100, 200));
+    expect(report.layers).toHaveLength(2);
+    for (const name of ['bn1.running_mean', 'bn1.running_var', 'bn2.running_mean', 'bn2.running_var']) {
+      expect(tensorToArray(unnamed.graph.getInitializer(name) as never)).toEqual(tensorToArray(named.graph.getInitializer(name) as never));
+    }
+  });
+
   it('should leave a model without BatchNorm unchanged', async () => {
     const model = await loadFixture('tinybert-spam');
     const bytes = model.toBytes();

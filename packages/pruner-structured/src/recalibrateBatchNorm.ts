@@ -23,7 +23,8 @@ export interface BatchNormRecalibrationReport {
 }
 
 interface StatisticOutputs {
-  readonly node: string;
+  /** The BatchNormalization of `model` (matched by object: exported nodes may be unnamed). */
+  readonly node: NodeProto;
   readonly meanInput: string;
   readonly varInput: string;
   readonly meanOutput: string;
@@ -82,7 +83,7 @@ export async function recalibrateBatchNorm(model: OnnxModel, batches: AsyncItera
     statisticsGraph.insertNodeBefore(node, makeNode('Mul', [names.centered, names.centered], [names.squared]));
     reduce(x, names.mean, 0);
     reduce(names.squared, names.variance, 0);
-    outputs.push({ node: original.name, meanInput: original.input[3] as string, varInput: original.input[4] as string, meanOutput: names.mean, varOutput: names.variance, spatial });
+    outputs.push({ node: original, meanInput: original.input[3] as string, varInput: original.input[4] as string, meanOutput: names.mean, varOutput: names.variance, spatial });
     // Normalize with the batch's own statistics, as in training, so later layers see the new distribution.
     statisticsGraph.setNodeInput(node, 3, names.mean);
     statisticsGraph.setNodeInput(node, 4, names.variance);
@@ -90,7 +91,7 @@ export async function recalibrateBatchNorm(model: OnnxModel, batches: AsyncItera
     statisticsGraph.addOutput(makeTensorValueInfo(names.variance, DataType.FLOAT));
   }
   const session = await createSession(statistics.toBytes(), { device: 'cpu', threads: 1 }, { file: `${model.source ?? 'model'} (BatchNorm statistics)` });
-  const sums = new Map(outputs.map((o) => [o.node, { mean: undefined as Float64Array | undefined, variance: undefined as Float64Array | undefined }]));
+  const sums = new Map(outputs.map((o) => [o, { mean: undefined as Float64Array | undefined, variance: undefined as Float64Array | undefined }]));
   let batchCount = 0;
   let samples = 0;
   for await (const feeds of batches) {
@@ -102,7 +103,7 @@ export async function recalibrateBatchNorm(model: OnnxModel, batches: AsyncItera
       const variance = result[o.varOutput]?.data as Float32Array;
       const perChannel = size * o.spatial;
       const unbiased = perChannel > 1 ? perChannel / (perChannel - 1) : 1;
-      const sum = sums.get(o.node) as { mean: Float64Array | undefined; variance: Float64Array | undefined };
+      const sum = sums.get(o) as { mean: Float64Array | undefined; variance: Float64Array | undefined };
       sum.mean ??= new Float64Array(mean.length);
       sum.variance ??= new Float64Array(variance.length);
       for (let c = 0; c < mean.length; c++) {
@@ -118,14 +119,12 @@ export async function recalibrateBatchNorm(model: OnnxModel, batches: AsyncItera
   }
   const target = new OnnxGraph(graph.proto);
   for (const o of outputs) {
-    const sum = sums.get(o.node) as { mean: Float64Array; variance: Float64Array };
-    const node = graph.nodes.find((n) => n.name === o.node);
-    if (node === undefined) continue;
-    writeStatistic(target, node, 3, o.meanInput, Float32Array.from(sum.mean, (v) => v / batchCount));
-    writeStatistic(target, node, 4, o.varInput, Float32Array.from(sum.variance, (v) => v / batchCount));
+    const sum = sums.get(o) as { mean: Float64Array; variance: Float64Array };
+    writeStatistic(target, o.node, 3, o.meanInput, Float32Array.from(sum.mean, (v) => v / batchCount));
+    writeStatistic(target, o.node, 4, o.varInput, Float32Array.from(sum.variance, (v) => v / batchCount));
   }
   graph.invalidate();
-  return { layers: outputs.map((o) => o.node), batches: batchCount, samples };
+  return { layers: outputs.map((o) => o.node.name), batches: batchCount, samples };
 }
 
 /** Writes a statistic into the BN's own initializer, or a new one when the tensor is shared. */
