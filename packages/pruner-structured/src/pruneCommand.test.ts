@@ -102,6 +102,9 @@ describe('autoglm prune', () => {
       [{ biasCorrection: true }, /--bias-correction measures mean activations: give --calib/],
       [{ criterion: 'taylor' }, /taylor needs gradients of the loss: give --calib <x.npy> and --labels <y.npy>/],
       [{ ratio: '0.5', protect: ['/conv1/Conv', '/conv2/Conv', '/fc1/Gemm', '/fc2/Gemm'] }, /has no prunable channel groups/],
+      [{ report: fixturePath('lenet5-fmnist.onnx') }, /--report .* is one of the input files/],
+      [{ calib: fixturePath('fmnist-calib.x.npy'), out: fixturePath('fmnist-calib.x.npy') }, /--out .* is one of the input files/],
+      [{ report: 'never.onnx' }, /--report and --out are both/],
     ];
     for (const [options, message] of cases) {
       const run = pruneCommand.run({ args: [fixturePath('lenet5-fmnist.onnx')], options: { out: 'never.onnx', ...options }, cwd: dir, logger: silentLogger });

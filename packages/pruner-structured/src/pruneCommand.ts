@@ -119,6 +119,15 @@ export const pruneCommand: PluginCommand = {
       throw new ConfigError('--criterion taylor needs gradients of the loss: give --calib <x.npy> and --labels <y.npy>, or choose l1, l2, fpgm, bn or random.');
     }
 
+    // OnnxModel.save only guards the model's own file; the report and the data files need this.
+    const inputFiles = [modelFile, calibFile, labelsFile];
+    for (const [flag, target] of [['--out', output], ['--report', reportFile]] as const) {
+      if (target !== undefined && inputFiles.includes(target)) {
+        throw new ConfigError(`${flag} ${target} is one of the input files; write it to another file.`);
+      }
+    }
+    if (reportFile === output) throw new ConfigError(`--report and --out are both ${output}; give the report a file of its own.`);
+
     const model = await OnnxModel.load(modelFile);
     const calib = calibFile === undefined ? undefined : await loadDataset(labelsFile === undefined ? { x: calibFile } : { x: calibFile, y: labelsFile });
     const pruner = new StructuredPruner(model);
