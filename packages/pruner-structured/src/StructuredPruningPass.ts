@@ -62,7 +62,7 @@ export class StructuredPruningPass implements Pass {
   }
 
   /** The pruning options a trial's parameters stand for (ConfigError for unknown names). */
-  ratiosFor(pruner: StructuredPruner, params: TrialParams): StructuredPruningOptions {
+  private ratiosFor(params: TrialParams): StructuredPruningOptions {
     const perLayer: Record<string, number> = {};
     let ratio: number | undefined;
     for (const [name, value] of Object.entries(params)) {
@@ -83,7 +83,7 @@ export class StructuredPruningPass implements Pass {
 
   async predictCost(model: ModelArtifact, params: TrialParams, context: PassContext): Promise<ModelCost> {
     const pruner = this.prunerFor(model);
-    const options = { ...this.ratiosFor(pruner, params), seed: context.seed };
+    const options = { ...this.ratiosFor(params), seed: context.seed };
     // Only a global ranking makes the counts depend on importance (and Taylor on gradients).
     const needsGradients = options.criterion === 'taylor' && options.ratio !== undefined && options.ratio > 0;
     const gradients = needsGradients ? await this.gradientsFor(pruner, context) : undefined;
@@ -92,7 +92,7 @@ export class StructuredPruningPass implements Pass {
 
   async apply(model: ModelArtifact, params: TrialParams, context: PassContext): Promise<PassResult> {
     const pruner = this.prunerFor(model);
-    const options = { ...this.ratiosFor(pruner, params), seed: context.seed };
+    const options = { ...this.ratiosFor(params), seed: context.seed };
     const gradients = options.criterion === 'taylor' ? await this.gradientsFor(pruner, context) : undefined;
     const calib = context.datasets.calib;
     let inputMeans: ReadonlyMap<string, Float64Array> | undefined;

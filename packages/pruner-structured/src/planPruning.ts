@@ -68,16 +68,16 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-/**
- * Kept units for a group that removes `removed` of its units, within minUnits and with a kept
- * channel count (units x unitSize) that is a multiple of roundTo: a head of 32 channels is
- * always a multiple of 8, a single channel rounds to 8 units.
- */
 /** True when `roundTo` leaves the group a width to shrink to (a 6-channel layer at roundTo 8 has none). */
 export function canShrink(group: DependencyGroup, roundTo = 1): boolean {
   return roundTo / gcd(roundTo, group.unitSize) < group.units;
 }
 
+/**
+ * Kept units for a group that removes `removed` of its units, within minUnits and with a kept
+ * channel count (units x unitSize) that is a multiple of roundTo: a head of 32 channels is
+ * always a multiple of 8, a single channel rounds to 8 units.
+ */
 function keptCount(group: DependencyGroup, removed: number, roundTo: number, minUnits: number): number {
   const units = group.units;
   const step = roundTo / gcd(roundTo, group.unitSize);
