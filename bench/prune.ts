@@ -16,11 +16,11 @@
  *
  * Writes bench/results/prune.json.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OnnxModel } from '@open-autoglm/onnx';
+import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { createSession, type Dataset, evaluateAccuracy, loadDataset, measureLatency, type RuntimeSession } from '@open-autoglm/runtime';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
 
@@ -143,5 +143,5 @@ for (const spec of SPECS.filter((s) => models.includes(s.model))) {
 }
 
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'prune.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFileAtomic(join(here, 'results', 'prune.json'), new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
 console.log(`wrote bench/results/prune.json${'met' in results.acceptance ? ` (acceptance met: ${String(results.acceptance.met)})` : ''}`);
