@@ -68,7 +68,9 @@ export const distillCommand: PluginCommand = {
     const threads = optional('threads', '--threads', true, 1);
     const seed = optional('seed', '--seed', true, 0);
     const features = parseFeatures(options.features);
-    await checkOutput(out, [teacherFile, studentFile]);
+    // An .npz member (`set.npz:x`) is read from the .npz file.
+    const dataFiles = [file('data'), file('labels'), valData, valLabels].filter((f): f is string => f !== undefined).map((f) => f.replace(/(\.npz):[^/\\]*$/i, '$1'));
+    await checkOutput(out, [teacherFile, studentFile, ...dataFiles]);
 
     const [teacher, student, train, validation] = await Promise.all([
       OnnxModel.load(teacherFile),
