@@ -51,6 +51,8 @@ export function unfreezeQuantizedWeights(model: OnnxModel): QuantizedWeights {
     const quantized = input === undefined ? undefined : graph.getInitializer(input);
     const scale = scaleName === undefined ? undefined : graph.getInitializer(scaleName);
     if (quantized === undefined || scale === undefined || (zeroPointName !== undefined && zeroPointName !== '' && graph.getInitializer(zeroPointName) === undefined)) continue;
+    // Only int8/uint8 weights and int32 biases are unfrozen; other types stay as they are.
+    if (quantized.dataType !== DataType.INT32 && !RANGES.has(quantized.dataType)) continue;
     const dims = tensorDims(quantized);
     const axisAttribute = getIntAttribute(node, 'axis', 1);
     const axis = axisAttribute < 0 ? axisAttribute + dims.length : axisAttribute;
@@ -66,7 +68,6 @@ export function unfreezeQuantizedWeights(model: OnnxModel): QuantizedWeights {
       graph.removeInitializer(quantized.name);
       continue;
     }
-    if (!RANGES.has(quantized.dataType)) continue;
     // QuantizeLinear needs the zero point to produce the weight's integer type (it defaults to uint8).
     let zeroPointInput = zeroPointName;
     if (zeroPointInput === undefined || zeroPointInput === '') {
