@@ -81,7 +81,7 @@ interface RunFigures {
   readonly samplesPerSecond: number;
 }
 
-function figuresOf(result: DistillResult): RunFigures {
+function figuresOf(result: Pick<DistillResult, 'history' | 'steps' | 'samplesPerSecond'>): RunFigures {
   return {
     validationAccuracyPerEpoch: result.history.map((h) => h.validationAccuracy),
     trainLossPerEpoch: result.history.map((h) => +h.trainLoss.toFixed(5)),
@@ -109,14 +109,7 @@ async function fineTune(student: OnnxModel, train: Dataset, validation: Dataset)
   });
   try {
     const result = await trainer.train();
-    return {
-      validationAccuracyPerEpoch: result.history.map((h) => h.validationAccuracy),
-      trainLossPerEpoch: result.history.map((h) => +h.trainLoss.toFixed(5)),
-      finalAccuracy: result.history.at(-1)?.validationAccuracy ?? Number.NaN,
-      steps: result.position.step,
-      trainingSeconds: +result.history.reduce((s, h) => s + h.seconds, 0).toFixed(2),
-      samplesPerSecond: Math.round(result.samplesPerSecond),
-    };
+    return figuresOf({ ...result, steps: result.position.step });
   } finally {
     await trainer.release();
   }
