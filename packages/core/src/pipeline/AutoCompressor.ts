@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { loadConfig, type LoadedConfig } from '../config/loadConfig.js';
@@ -145,6 +145,13 @@ export class AutoCompressor {
       );
     }
     const outputDir = config.output;
+    const clobbered = inputsInOutputs(loaded, outputDir);
+    if (clobbered.length > 0) {
+      throw new ConfigError(
+        `The output folder ${outputDir} is where ${clobbered.join(', ')} ${clobbered.length === 1 ? 'is' : 'are'}, and a run replaces best.onnx, the reports and pareto/ there. Copy the input elsewhere, or set output: to another folder.`,
+        { file: loaded.file },
+      );
+    }
     const workDir = path.join(outputDir, '.work');
     await mkdir(workDir, { recursive: true });
     const record = await openStudyRecord(path.join(outputDir, 'study.db'), { fromDirs: [path.dirname(loaded.file)], required: this.#options.resume === true });
@@ -342,7 +349,7 @@ export class AutoCompressor {
         study.tell(trial, 'failed');
         reproducible = false;
         study.enqueueTrial(stored.params);
-        trial = study.ask(distributions);
+        trial = await askTrial(study, distributions);
       }
       if (stored.state === 'running' || stored.state === 'waiting') {
         if (!sameParams(trial.params, stored.params)) {
@@ -399,8 +406,7 @@ export class AutoCompressor {
   }
 
   async #writeBest(outputDir: string, workDir: string, trialNumber: number): Promise<void> {
-    const bytes = await readFile(trialModelFile(workDir, trialNumber));
-    await writeOutputFile(path.join(outputDir, 'best.onnx'), bytes);
+    await copyOutputFile(trialModelFile(workDir, trialNumber), path.join(outputDir, 'best.onnx'));
   }
 
   async #deploy(run: {
@@ -430,8 +436,7 @@ export class AutoCompressor {
     const files = new Map<number, string>();
     for (const number of front) {
       const file = path.join(paretoDir, `trial-${number}.onnx`);
-      await mkdir(paretoDir, { recursive: true });
-      await copyFile(trialModelFile(run.workDir, number), file);
+      await copyOutputFile(trialModelFile(run.workDir, number), file);
       files.set(number, path.relative(outputDir, file));
     }
     let recovery: CompressionReport['recovery'];
@@ -490,17 +495,22 @@ export class AutoCompressor {
     });
     const recoveryPipeline = await preparePipeline(
       { ...loaded, config: { ...loaded.config, passes } },
-      { container: rootContainer.createChildContainer(), logger: this.#logger, ...(this.#options.engine === undefined ? {} : { engine: this.#options.engine }) },
+      { container: (this.#options.container ?? rootContainer).createChildContainer(), logger: this.#logger, ...(this.#options.engine === undefined ? {} : { engine: this.#options.engine }) },
     );
     const modelFile = path.join(workDir, 'models', 'recovered.onnx');
     const { metrics } = await executeTrial(
       recoveryPipeline,
       { trialNumber: best.number, params: best.params, workDir: path.join(workDir, 'recovery'), modelFile },
-      { logger: this.#logger, cache, onStep: (step) => this.#emit({ type: 'trialStep', trial: best.number, step: `final recovery: ${step}` }) },
+      {
+        logger: this.#logger,
+        cache,
+        onStep: (step) => this.#emit({ type: 'trialStep', trial: best.number, step: `final recovery: ${step}` }),
+        ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
+      },
     );
     const infeasibleBecause = describeViolations(plan, metrics);
     const adopted = infeasibleBecause.length === 0 && (metrics['accuracy'] ?? Number.NEGATIVE_INFINITY) >= (metricsOf(best)['accuracy'] ?? Number.NEGATIVE_INFINITY);
-    if (adopted) await writeOutputFile(path.join(outputDir, 'best.onnx'), await readFile(modelFile));
+    if (adopted) await copyOutputFile(modelFile, path.join(outputDir, 'best.onnx'));
     return { overrides: overrides as JsonValue, metrics, adopted, infeasibleBecause };
   }
 }
@@ -509,6 +519,11 @@ export class AutoCompressor {
 async function askTrial(study: Study, distributions: Record<string, ParameterDistribution>): Promise<Trial> {
   await study.prepareTrial?.();
   return study.ask(distributions);
+}
+
+/** Copies a work file to an output atomically (a killed run leaves no half-written model). */
+async function copyOutputFile(from: string, to: string): Promise<void> {
+  await writeOutputFile(to, await readFile(from));
 }
 
 function trialModelFile(workDir: string, trialNumber: number): string {
@@ -583,6 +598,21 @@ function sameParams(a: TrialParams, b: TrialParams): boolean {
 function sameValue(a: ParameterValue | undefined, b: ParameterValue | undefined): boolean {
   if (typeof a === 'number' && typeof b === 'number') return a === b || Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a));
   return a === b;
+}
+
+/** The config's input files that a run would overwrite or delete in `outputDir` (a model compressed again from `autoglm-out/best.onnx`). */
+function inputsInOutputs(loaded: LoadedConfig, outputDir: string): string[] {
+  const { model, data } = loaded.config;
+  const inputs = [model];
+  for (const source of Object.values(data)) {
+    if (source === undefined) continue;
+    inputs.push(...(typeof source.x === 'string' ? [source.x] : Object.values(source.x)), ...(source.y === undefined ? [] : [source.y]));
+  }
+  const written = ['best.onnx', 'report.json', 'report.html', 'study.db'].map((name) => path.join(outputDir, name));
+  const emptied = ['pareto', '.work', '.cache'].map((name) => path.join(outputDir, name));
+  return inputs
+    .map((file) => path.resolve(file.replace(/(\.npz):[^/\\]+$/i, '$1')))
+    .filter((file) => written.includes(file) || emptied.some((folder) => file.startsWith(`${folder}${path.sep}`)));
 }
 
 /** What must not change between a run and its resumption. */
