@@ -38,6 +38,10 @@ export function initCommand(io: CliIo): Command {
     .option('--json', 'print what was written as JSON')
     .action(async (modelPath: string, options: InitOptions) => {
       const out = path.resolve(options.out);
+      const inputs = [modelPath, options.data, options.labels, options.calib, options.trainData, options.trainLabels];
+      if (inputs.some((file) => file !== undefined && path.resolve(file) === out)) {
+        throw new ConfigError(`--out ${options.out} is one of the input files; it was left as it is. Write the config to another file with --out.`, { file: out });
+      }
       if (existsSync(out) && options.force !== true) {
         throw new ConfigError(`${out} already exists; it was left as it is. Pass --force to overwrite it, or --out to write another file.`, { file: out });
       }
