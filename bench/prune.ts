@@ -1,6 +1,6 @@
 /**
- * `npm run bench:prune [-- --models resnet8-fmnist] [-- --ratios 0.3,0.5,0.7]`: the structured
- * pruning benchmark of issue #5.
+ * `npm run bench:prune [-- --models resnet8-fmnist --ratios 0.3,0.5,0.7 --round-to 8]`: the
+ * structured pruning benchmark of issue #5.
  *
  * For each fixture model and ratio: global L1 pruning (units ranked across all prunable groups,
  * kept channels rounded to multiples of 8 as the plugin and CLI do by default; resnet8 at 50% is
