@@ -3,7 +3,7 @@
  *
  * For each fixture: fp32 vs INT8 top-1 accuracy on its evaluation split, and latency at batch 1
  * and 64 with 1 onnxruntime thread (both sessions open, alternating rounds so that load from
- * other processes hits both; median of the rounds' medians). lenet5, resnet8 and vgg11bn are
+ * other processes hits both; each model's fastest round, a round being the median of its runs). lenet5, resnet8 and vgg11bn are
  * quantized statically (QDQ, MinMax calibration on their *-calib split, per-channel weights,
  * uint8 activations); tinybert-spam dynamically. lenet5 and resnet8 also run the automatic
  * mixed-precision mode (max drop 0.005, latency decided at batch 1). Calibration methods are compared on resnet8. Peak memory of
@@ -13,11 +13,11 @@
  * Writes bench/results/quant.json.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OnnxModel } from '@open-autoglm/onnx';
+import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { createSession, type Dataset, evaluateAccuracy, identityModelFor, loadDataset } from '@open-autoglm/runtime';
 import {
   autoMixedPrecision,
@@ -172,5 +172,5 @@ if (train10k === undefined) {
 }
 
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'quant.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFileAtomic(join(here, 'results', 'quant.json'), new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
 console.log(`wrote ${join('bench', 'results', 'quant.json')}`);
