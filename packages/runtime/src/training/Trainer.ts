@@ -392,8 +392,11 @@ export class Trainer {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await this.session.release();
-    await this.teacher?.release();
+    try {
+      await this.session.release();
+    } finally {
+      await this.teacher?.release(); // its cache folder is deleted even when the step's session fails to close
+    }
   }
 
   private keepUpdatedValues(outputs: TensorMap): void {
