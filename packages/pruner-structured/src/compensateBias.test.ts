@@ -1,4 +1,4 @@
-import { DataType, makeTensorValueInfo, type OnnxModel } from '@open-autoglm/onnx';
+import { DataType, makeAttribute, makeTensorValueInfo, type OnnxModel } from '@open-autoglm/onnx';
 import { createSession, loadDataset } from '@open-autoglm/runtime';
 import { describe, expect, it } from 'vitest';
 import { measureInputMeans } from './compensateBias.js';
@@ -43,5 +43,13 @@ describe('bias compensation', () => {
     const worst = (a: Float64Array, b: Float64Array): number => Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number))));
     expect(worst(original, after)).toBeLessThan(1e-4);
     expect(worst(original, uncorrected)).toBeGreaterThan(0.05);
+  });
+
+  it('should leave out a Gemm whose bias is scaled by beta (the fold assumes Y = A B + C)', async () => {
+    const model = await loadFixture('lenet5-fmnist');
+    const fc2 = model.graph.nodes.find((n) => n.name === '/fc2/Gemm');
+    if (fc2 === undefined) throw new Error('no /fc2/Gemm');
+    fc2.attribute = [...fc2.attribute.filter((a) => a.name !== 'beta'), makeAttribute('beta', 0.5)];
+    expect(new StructuredPruner(model).biasCompensationTargets({ perLayer: { '/fc1/Gemm': 0.5 } })).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import {
   arrayToTensor,
   DataType,
+  getFloatAttribute,
   getIntAttribute,
   inferShapes,
   makeNode,
@@ -68,6 +69,8 @@ export function biasCompensationTargets(graph: OnnxGraph, analysis: DependencyAn
         bias = node.input[2];
         inputAxis = getIntAttribute(node, 'transA', 0) === 1 ? 0 : 1;
         weightOutputAxis = member.axis === 1 ? 0 : 1;
+        // The fold below assumes Y = A B + C; scaled terms (beta 0 drops C) are left alone.
+        if (getFloatAttribute(node, 'alpha', 1) !== 1 || getFloatAttribute(node, 'beta', 1) !== 1) continue;
       } else {
         const add = graph.consumersOf(node.output[0] ?? '');
         const only = add.length === 1 ? add[0] : undefined;
