@@ -22,12 +22,12 @@
  *
  * Writes bench/results/distill.json.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distill, type DistillResult } from '@open-autoglm/distiller-kd';
-import { buildTrainingStep, countModelStats, learningRateAt, OnnxModel } from '@open-autoglm/onnx';
+import { buildTrainingStep, countModelStats, learningRateAt, OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
 import { createSession, type Dataset, evaluateAccuracy, loadDataset, Trainer } from '@open-autoglm/runtime';
 
@@ -187,5 +187,5 @@ const results = {
   acceptance,
 };
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'distill.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFileAtomic(join(here, 'results', 'distill.json'), new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
 console.log(`wrote ${join('bench', 'results', 'distill.json')}`);
