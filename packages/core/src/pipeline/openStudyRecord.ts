@@ -5,7 +5,7 @@ import { PluginError } from '../errors/errors.js';
 import { findInstalledPackage, packageEntryFile } from '../plugin/findInstalledPackage.js';
 
 /** The package that keeps studies in an SQLite file, loaded by name: core depends on no workspace package. */
-export const sqliteStoragePackage = '@open-autoglm/storage-sqlite';
+const sqliteStoragePackage = '@open-autoglm/storage-sqlite';
 
 interface SqliteStorageModule {
   readonly SqliteStorage: { open(file: string): StudyStorage };

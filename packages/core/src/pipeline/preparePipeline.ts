@@ -19,7 +19,7 @@ import type { Plugin } from '../plugin/definePlugin.js';
 import { registerValue } from '../plugin/tokenBindings.js';
 
 /** The package whose default export is the engine plugin (target, evaluator, datasets, inspector). */
-export const defaultEnginePlugin = '@open-autoglm/runtime';
+const defaultEnginePlugin = '@open-autoglm/runtime';
 
 /** One pass of the config, ready to apply. */
 export interface PipelinePass {
@@ -150,7 +150,7 @@ async function loadSplit(loaded: LoadedConfig, split: DatasetSplit, source: Data
 }
 
 /** `data.val.x (line 4 of /path/autoglm.yaml)` */
-export function describeKey(loaded: LoadedConfig, keyPath: KeyPath): string {
+function describeKey(loaded: LoadedConfig, keyPath: KeyPath): string {
   const position = loaded.locate(keyPath);
   return `${formatKeyPath(keyPath)} (${position === undefined ? loaded.file : `line ${position.line} of ${loaded.file}`})`;
 }
