@@ -72,7 +72,7 @@ export function compressCommand(io: CliIo): Command {
 }
 
 /** `['distiller-kd.epochs=5', 'distiller-kd.teacherCache=disk']` -> `{ 'distiller-kd': { epochs: 5, teacherCache: 'disk' } }` (values read as JSON when they parse). */
-export function parseFinalRecovery(assignments: readonly string[]): Record<string, Record<string, JsonValue>> {
+function parseFinalRecovery(assignments: readonly string[]): Record<string, Record<string, JsonValue>> {
   const overrides: Record<string, Record<string, JsonValue>> = {};
   for (const assignment of assignments) {
     const match = /^([^.=]+)\.([^=]+)=(.*)$/.exec(assignment);
@@ -101,7 +101,7 @@ interface ProgressDisplay {
 }
 
 /** `acc 91.20 %  lat 0.412 ms  size 312.4 KB` */
-export function describeMetrics(metrics: ModelMetrics | undefined): string {
+function describeMetrics(metrics: ModelMetrics | undefined): string {
   if (metrics === undefined) return '-';
   const parts: string[] = [];
   if (metrics['accuracy'] !== undefined) parts.push(`acc ${(metrics['accuracy'] * 100).toFixed(2)} %`);
