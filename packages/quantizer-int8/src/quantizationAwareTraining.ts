@@ -155,7 +155,7 @@ function toRealQuantization(graph: OnnxGraph, weights: readonly FakeQuantWeight[
     }
     const values = tensorToArray(trained) as Float32Array;
     const dims = tensorDims(trained);
-    const scales = tensorToArray(graph.getInitializer(weight.scale) ?? trained) as Float32Array;
+    const scales = scalesOf(graph, weight.scale);
     const channelOf = channelIndexer(dims, weight.axis, scales.length);
     const quantized = Int8Array.from(values, (v, i) => quantizeValue(v, { scale: scales[channelOf(i)] as number, zeroPoint: 0 }, qmin, qmax));
     const name = graph.uniqueName(weight.float.replace(/_float$/, '_quantized'));
@@ -169,7 +169,7 @@ function toRealQuantization(graph: OnnxGraph, weights: readonly FakeQuantWeight[
     const reader = graph.producerOf(bias.readerOutput);
     if (trained === undefined || reader === undefined) continue;
     const values = tensorToArray(trained) as Float32Array;
-    const scales = tensorToArray(graph.getInitializer(bias.scale) ?? trained) as Float32Array;
+    const scales = scalesOf(graph, bias.scale);
     const quantized = Int32Array.from(values, (v, i) =>
       Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, roundHalfToEven(v / (scales[scales.length > 1 ? i : 0] as number)))),
     );
@@ -177,7 +177,7 @@ function toRealQuantization(graph: OnnxGraph, weights: readonly FakeQuantWeight[
     const zeroPoint = graph.uniqueName(`${name}_zero_point`);
     const output = graph.uniqueName(`${name}_dequantized`);
     graph.setInitializer(arrayToTensor(name, quantized, tensorDims(trained)));
-    graph.setInitializer(arrayToTensor(zeroPoint, new Int32Array(scales.length > 1 ? scales.length : 1).subarray(0, scales.length > 1 ? scales.length : 1), scales.length > 1 ? [scales.length] : []));
+    graph.setInitializer(arrayToTensor(zeroPoint, new Int32Array(scales.length), scales.length > 1 ? [scales.length] : []));
     graph.insertNodeBefore(
       reader,
       makeNode('DequantizeLinear', [name, bias.scale, zeroPoint], [output], scales.length > 1 ? { axis: 0 } : {}, graph.uniqueName(`${name}_DequantizeLinear`)),
@@ -187,6 +187,13 @@ function toRealQuantization(graph: OnnxGraph, weights: readonly FakeQuantWeight[
     });
     graph.removeInitializer(bias.float);
   }
+}
+
+/** The scales a DequantizeLinear kept through training (requantizing with anything else would be wrong). */
+function scalesOf(graph: OnnxGraph, name: string): Float32Array {
+  const scales = graph.getInitializer(name);
+  if (scales === undefined) throw new ConfigError(`The trained model lost the quantization scale "${name}"; it cannot be exported as QDQ.`);
+  return tensorToArray(scales) as Float32Array;
 }
 
 function dequantized(graph: OnnxGraph, stored: string, scale: string, axis: number | undefined): Float32Array {
