@@ -25,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
+import { writeFileAtomic } from '@open-autoglm/onnx';
 import { identityModelFor, measureLatency } from '@open-autoglm/runtime';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -182,6 +183,6 @@ const results = {
 };
 mkdirSync(join(here, 'results'), { recursive: true });
 const name = search === undefined && !train10k && trials === undefined ? 'e2e' : `e2e-${[search, train10k ? 'train10k' : undefined, trials === undefined ? undefined : `${trials}trials`].filter(Boolean).join('-')}`;
-writeFileSync(join(here, 'results', `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+await writeFileAtomic(join(here, 'results', `${name}.json`), new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
 console.log(JSON.stringify({ run: results.run, measuredOnFiles: results.measuredOnFiles && { ...results.measuredOnFiles, roundsP50Ms: undefined }, batch1CallFloorMs: results.batch1CallFloorMs }, null, 2));
 console.log(`wrote bench/results/${name}.json (run folder ${work})`);
