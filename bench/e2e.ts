@@ -27,16 +27,14 @@ import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
 import { writeFileAtomic } from '@open-autoglm/onnx';
 import { identityModelFor, measureLatency } from '@open-autoglm/runtime';
+import { benchOption, median } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const binary = join(repo, 'apps/cli/bin/autoglm.js');
 const exampleConfig = join(repo, 'examples/compress-resnet8/autoglm.yaml');
 const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
+const option = benchOption;
 const search = option('--search');
 const trials = option('--trials');
 const train10k = args.includes('--train-10k');
@@ -47,12 +45,6 @@ const RUNS = { 64: 30, 1: 300 } as const;
 
 async function autoglm(...argv: string[]): Promise<{ stdout: string; stderr: string }> {
   return promisify(execFile)(process.execPath, [binary, ...argv], { maxBuffer: 64 * 1024 * 1024 });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function findTrain10k(): string | undefined {

@@ -23,15 +23,13 @@ import { fileURLToPath } from 'node:url';
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { createSession, type Dataset, evaluateAccuracy, loadDataset, measureLatency, type RuntimeSession } from '@open-autoglm/runtime';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
+import { benchOption, median } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const fixtures = join(repo, 'fixtures');
 const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
+const option = benchOption;
 
 const SPECS = [
   { model: 'lenet5-fmnist', calib: 'fmnist-calib', val: 'fmnist-val-2k' },
@@ -48,12 +46,6 @@ const LATENCY = {
   1: { rounds: 9, runs: 100 },
   64: { rounds: 7, runs: 15 },
 } as const;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 function round(x: number, digits = 4): number {
   return Number(x.toFixed(digits));

@@ -40,27 +40,19 @@ import { createSession, evaluateAccuracy, loadDataset, type Dataset } from '@ope
 import searchRl, { type LayerwiseStudy, type RlStrategy } from '@open-autoglm/search-rl';
 import { SqliteStorage } from '@open-autoglm/storage-sqlite';
 import { container } from 'tsyringe';
+import { benchOption, median } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const fixtures = join(repo, 'fixtures');
 const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
+const option = benchOption;
 const SEEDS = Number(option('--seeds') ?? 5);
 const EPISODES = Number(option('--episodes') ?? 300);
 const CHECKPOINTS = [100, EPISODES].filter((n, i, all) => n <= EPISODES && all.indexOf(n) === i);
 const PRUNING_EPISODES = Number(option('--pruning-episodes') ?? 120);
 const GRID = 17; // ratios 0, 0.05, ..., 0.8
 const STEP = 0.05;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 function strategyOf(options: Record<string, unknown>): RlStrategy {
   const registry = new PluginRegistry(container.createChildContainer());

@@ -20,6 +20,7 @@ import type { FrozenTrial, ParameterDistribution, ParameterValue, RelativeSearch
 import { GPSampler, MOTPESampler, NSGAIISampler, NopPruner, TPESampler, createStudy, hypervolume, paretoFrontIndices } from '@open-autoglm/search-bayes';
 import { singleObjectiveProblems, type SingleObjectiveProblem } from './problems/singleObjectiveProblems.js';
 import { zdt1, zdt2, type BiObjectiveProblem } from './problems/zdtProblems.js';
+import { median } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -88,12 +89,6 @@ class CpuTimedSampler implements Sampler {
   afterTrial(study: Study, trial: FrozenTrial, state: TrialState, values: readonly number[] | undefined): void {
     this.timed(trial, () => this.inner.afterTrial?.(study, trial, state, values));
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 const round = (v: number, digits = 4): number => Number(v.toPrecision(digits + 2));

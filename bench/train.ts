@@ -28,15 +28,13 @@ import { buildTrainingStep, initialTrainingState, OnnxModel, type TrainingStepSi
 import { createSession, loadDataset, runTrainingJob, type TensorMap, type TrainingJob } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { runCli } from '../apps/cli/src/runCli.js';
+import { benchOption, median } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const fixtures = join(repo, 'fixtures');
 const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
+const option = benchOption;
 const ALL_MODELS = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam'];
 const models = (option('--models') ?? ALL_MODELS.join(',')).split(',');
 const BATCH = 64;
@@ -48,12 +46,6 @@ interface Manifest {
   models: Record<string, { splits: { eval: string }; pytorch_cpu_fp32: { train_samples_per_s: number; train_b64_step_ms: number } }>;
 }
 const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as Manifest;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 /** Median step time (ms) of `STEPS` timed updates after `WARMUP`, feeding the updated state back. */
 async function medianStepMs(stepBytes: Uint8Array, signature: TrainingStepSignature, model: OnnxModel, batch: TensorMap, threads: number): Promise<number> {
