@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { loadConfig, type LoadedConfig } from '../config/loadConfig.js';
@@ -11,6 +11,7 @@ import type { SearchCostModel, Study, Trial } from '../contracts/Study.js';
 import type { StudyStorage } from '../contracts/StudyStorage.js';
 import { ConfigError, StudyStorageError } from '../errors/errors.js';
 import { paramsOfPass } from './applyPasses.js';
+import { bestFeasibleTrial } from './bestFeasibleTrial.js';
 import { feasibleParetoFront, isFeasible } from './feasibleParetoFront.js';
 import { executeTrial, type TrialRequest } from './executeTrial.js';
 import { measureModel } from './measureModel.js';
@@ -21,6 +22,7 @@ import { PassOutputCache } from './PassOutputCache.js';
 import { describeViolations, planObjectives, type ModelMetrics, type ObjectivePlan } from './planObjectives.js';
 import { preparePipeline, type PreparedPipeline } from './preparePipeline.js';
 import { renderReportHtml } from './renderReportHtml.js';
+import { recoverOutputFolder, replaceOutputFolder } from './replaceOutputFolder.js';
 import { writeOutputFile } from './writeOutputFile.js';
 
 /** Progress of a run, for displays (the CLI's progress bar) and logs. */
@@ -154,6 +156,7 @@ export class AutoCompressor {
     }
     const workDir = path.join(outputDir, '.work');
     await mkdir(workDir, { recursive: true });
+    await recoverOutputFolder(path.join(outputDir, 'pareto'));
     const record = await openStudyRecord(path.join(outputDir, 'study.db'), { fromDirs: [path.dirname(loaded.file)], required: this.#options.resume === true });
 
     let worker: TrialWorker | undefined;
@@ -392,17 +395,9 @@ export class AutoCompressor {
     }
   }
 
-  /** The feasible complete trial best on the plan's primary metric (ties: earlier trial). */
+  /** The best trial so far as `bestFeasibleTrial` chooses it, from the record when there is one. */
   #bestTrial(record: StudyStorage | undefined, studyId: number | undefined, study: Study, plan: ObjectivePlan): FrozenTrial | undefined {
-    const trials = record === undefined || studyId === undefined ? study.trials : record.getAllTrials(studyId, ['complete']);
-    const index = plan.metrics.indexOf(plan.primaryMetric);
-    const sign = plan.directions[index] === 'maximize' ? -1 : 1;
-    let best: FrozenTrial | undefined;
-    for (const trial of trials) {
-      if (trial.state !== 'complete' || trial.values === undefined || !isFeasible(trial)) continue;
-      if (best === undefined || sign * (trial.values[index] ?? Number.NaN) < sign * (best.values?.[index] ?? Number.NaN)) best = trial;
-    }
-    return best;
+    return bestFeasibleTrial(record === undefined || studyId === undefined ? study.trials : record.getAllTrials(studyId, ['complete']), plan);
   }
 
   async #writeBest(outputDir: string, workDir: string, trialNumber: number): Promise<void> {
@@ -431,14 +426,15 @@ export class AutoCompressor {
     const frozen = run.record === undefined || run.recordStudyId === undefined ? run.study.trials : run.record.getAllTrials(run.recordStudyId);
     const front = new Set(feasibleParetoFront(frozen, plan.directions).map((t) => t.number));
     const best = this.#bestTrial(run.record, run.recordStudyId, run.study, plan);
+    // pareto/ is swapped in whole: a run killed here leaves the previous set or this one, complete.
     const paretoDir = path.join(outputDir, 'pareto');
-    await rm(paretoDir, { recursive: true, force: true });
     const files = new Map<number, string>();
+    const paretoFiles = new Map<string, string>();
     for (const number of front) {
-      const file = path.join(paretoDir, `trial-${number}.onnx`);
-      await copyOutputFile(trialModelFile(run.workDir, number), file);
-      files.set(number, path.relative(outputDir, file));
+      paretoFiles.set(`trial-${number}.onnx`, trialModelFile(run.workDir, number));
+      files.set(number, path.relative(outputDir, path.join(paretoDir, `trial-${number}.onnx`)));
     }
+    await replaceOutputFolder(paretoDir, paretoFiles);
     let recovery: CompressionReport['recovery'];
     if (best !== undefined) {
       await this.#writeBest(outputDir, run.workDir, best.number);
