@@ -45,6 +45,21 @@ describe('bias compensation', () => {
     expect(worst(original, uncorrected)).toBeGreaterThan(0.05);
   });
 
+  it('should weight each batch by its samples: 100 samples in batches of 64 + 36 give the mean over the 100 rows', async () => {
+    const model = await loadFixture('lenet5-fmnist');
+    const calib = (await loadDataset({ x: fixturePath('fmnist-calib.x.npy') })).slice(0, 100);
+    const targets = new StructuredPruner(model).biasCompensationTargets({ perLayer: { '/fc1/Gemm': 0.5 } });
+    const target = targets[0];
+    if (target === undefined) throw new Error('no bias compensation target');
+    const means = await measureInputMeans(model, targets, modelFeeds(calib, ['input'], 64));
+    // Float64 reference: every row of the input of fc2 summed, whatever the batching.
+    const reference = await meanOf(model, target.input, modelFeeds(calib, ['input'], 64));
+    const measured = means.get(`${target.input}@${target.inputAxis}`) as Float64Array;
+    expect(measured.length).toBe(reference.length);
+    const scale = Math.max(...reference.map(Math.abs));
+    expect(Math.max(...measured.map((v, i) => Math.abs(v - (reference[i] as number))))).toBeLessThan(1e-5 * scale);
+  });
+
   it('should leave out a Gemm whose bias is scaled by beta (the fold assumes Y = A B + C)', async () => {
     const model = await loadFixture('lenet5-fmnist');
     const fc2 = model.graph.nodes.find((n) => n.name === '/fc2/Gemm');

@@ -89,8 +89,9 @@ export function biasCompensationTargets(graph: OnnxGraph, analysis: DependencyAn
 }
 
 /**
- * The mean of each input feature of every target over the calibration batches (a ReduceMean
- * over every other axis, inside the graph, so only one vector per tensor leaves onnxruntime).
+ * The mean of each input feature of every target over the calibration samples (a ReduceMean
+ * over every other axis, inside the graph, so only one vector per tensor leaves onnxruntime;
+ * the batches' means are weighted by their sizes). The batch axis is the first of every input.
  */
 export async function measureInputMeans(model: OnnxModel, targets: readonly BiasCompensationTarget[], batches: Iterable<FeedBatch> | AsyncIterable<FeedBatch>): Promise<Map<string, Float64Array>> {
   const probe = model.clone();
@@ -120,14 +121,17 @@ export async function measureInputMeans(model: OnnxModel, targets: readonly Bias
   const sums = new Map<string, Float64Array>();
   let count = 0;
   for await (const feeds of batches) {
+    // Each batch's mean weighs by its samples: a short last batch must not count as a full one.
+    const size = Object.values(feeds)[0]?.dims[0] ?? 0;
+    if (size === 0) continue;
     const result = await session.run({ ...feeds }, [...outputs.values()]);
     for (const [key, output] of outputs) {
       const values = result[output]?.data as Float32Array;
       const sum = sums.get(key) ?? new Float64Array(values.length);
-      for (let i = 0; i < values.length; i++) sum[i] = (sum[i] as number) + (values[i] as number);
+      for (let i = 0; i < values.length; i++) sum[i] = (sum[i] as number) + (values[i] as number) * size;
       sums.set(key, sum);
     }
-    count++;
+    count += size;
   }
   return new Map([...sums].map(([key, sum]) => [key, sum.map((v) => v / Math.max(1, count))]));
 }

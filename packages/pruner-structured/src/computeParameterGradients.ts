@@ -12,8 +12,10 @@ export interface GradientOptions {
 
 /**
  * The gradient of the mean cross-entropy loss with respect to each of `parameters`
- * (initializer names), averaged over batches of `data` (its single input array and int64
- * labels): what the Taylor criterion multiplies with the weights. It runs a training step built by
+ * (initializer names) over `data` (its single input array and int64 labels): what the Taylor
+ * criterion multiplies with the weights. Each batch's gradient (of its mean loss) is weighted by
+ * the batch's samples, so a short last batch counts per sample, as one pass over all the samples
+ * at once would. It runs a training step built by
  * `buildTrainingStep` in eval mode (BatchNorm with its running statistics, as the pruned model
  * will run) whose parameters, step number and learning rate are baked in as constants, so only
  * the batch is fed and nothing is updated.
@@ -50,14 +52,15 @@ export async function computeParameterGradients(
   const sums = new Map<string, Float64Array>();
   let count = 0;
   for (const batch of feeds.batches(options.batchSize ?? 64)) {
+    const weight = batch.size;
     const result = await session.run({ ...batch.features }, wanted.map((p) => p.gradient as string));
     for (const parameter of wanted) {
       const gradient = result[parameter.gradient as string]?.data as Float32Array;
       const sum = sums.get(parameter.initializer) ?? new Float64Array(gradient.length);
-      for (let i = 0; i < gradient.length; i++) sum[i] = (sum[i] as number) + (gradient[i] as number);
+      for (let i = 0; i < gradient.length; i++) sum[i] = (sum[i] as number) + (gradient[i] as number) * weight;
       sums.set(parameter.initializer, sum);
     }
-    count++;
+    count += weight;
   }
   if (count === 0) throw new DatasetError('Cannot compute Taylor importance: the calibration data has no samples. Give labelled calibration data.');
   return new Map([...sums].map(([name, sum]) => [name, Float32Array.from(sum, (v) => v / count)]));
