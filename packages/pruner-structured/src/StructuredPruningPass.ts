@@ -47,7 +47,7 @@ export class StructuredPruningPass implements Pass {
   async searchSpace(model: ModelArtifact): Promise<SearchSpace> {
     const pruner = this.prunerFor(model);
     const { min, max, step } = this.options.ratio;
-    const distribution = { kind: 'float' as const, low: min, high: max, ...(step === undefined ? {} : { step }) };
+    const distribution = { kind: 'float' as const, low: min, high: max, step };
     if (!this.options.perLayer) {
       return [{ name: GLOBAL_RATIO, distribution, description: `fraction of channels removed, ranked globally by ${this.options.criterion} importance` }];
     }

@@ -6,7 +6,7 @@ import { countModelStats, OnnxModel } from '@open-autoglm/onnx';
 import { npyDatasetLoader } from '@open-autoglm/runtime';
 import { container } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
-import plugin from './index.js';
+import plugin, { prunerOptionsSchema } from './index.js';
 import { fixturePath } from './test-support/pruningModels.js';
 
 function resolve(options: unknown): Pass {
@@ -58,7 +58,17 @@ describe('pruner-structured plugin', () => {
     // conv1 has 6 channels: at the default roundTo 8 it can only stay whole, so it is not offered.
     expect(lenet.map((p) => p.name)).toEqual(['ratio./conv2/Conv', 'ratio./fc1/Gemm', 'ratio./fc2/Gemm']);
     const global = await resolve({ perLayer: false, ratio: { min: 0.1, max: 0.5 } }).searchSpace(await artifact('resnet8-fmnist'), await contextWith());
-    expect(global).toEqual([expect.objectContaining({ name: 'ratio', distribution: { kind: 'float', low: 0.1, high: 0.5 } })]);
+    // A range given without a step keeps the default grid of 0.05.
+    expect(global).toEqual([expect.objectContaining({ name: 'ratio', distribution: { kind: 'float', low: 0.1, high: 0.5, step: 0.05 } })]);
+  });
+
+  it('should keep the default ratio step when a range omits it, and reject a step that does not divide the range', () => {
+    expect(prunerOptionsSchema.parse({ ratio: { max: 0.5 } }).ratio).toEqual({ min: 0, max: 0.5, step: 0.05 });
+    expect(prunerOptionsSchema.parse({ ratio: { min: 0.2, max: 0.5, step: 0.1 } }).ratio).toEqual({ min: 0.2, max: 0.5, step: 0.1 });
+    const uneven = prunerOptionsSchema.safeParse({ ratio: { max: 0.33 } });
+    expect(uneven.success).toBe(false);
+    expect(uneven.error?.issues).toEqual([expect.objectContaining({ path: ['ratio', 'step'], message: expect.stringMatching(/divides high - low.*step is 0.05 \(the default\)/) })]);
+    expect(prunerOptionsSchema.safeParse({ ratio: { min: 0.5, max: 0.2 } }).error?.issues).toEqual([expect.objectContaining({ path: ['ratio', 'max'], message: 'expected min <= max' })]);
   });
 
   it('should predict exactly the cost of what apply builds, and re-estimate BatchNorm on the calibration split', async () => {

@@ -1,20 +1,39 @@
+import { parameterDistributionSchema } from '@open-autoglm/core';
 import * as z from 'zod';
 import { IMPORTANCE_CRITERIA } from './computeImportance.js';
+
+/**
+ * The grid of searched ratios when the config gives none. A range without `step` keeps it (a
+ * coarse grid is what lets a search revisit and compare plans); it must divide `max - min`.
+ */
+export const DEFAULT_RATIO_STEP = 0.05;
 
 const ratioRangeSchema = z
   .strictObject({
     min: z.number().min(0).lt(1).default(0),
     max: z.number().min(0).lt(1, { error: 'expected max < 1: a ratio of 1 would remove every channel' }).default(0.7),
-    step: z.number().positive().optional(),
+    step: z.number().positive().default(DEFAULT_RATIO_STEP),
   })
-  .refine((r) => r.min <= r.max, { error: 'expected min <= max', path: ['max'] });
+  .superRefine((r, ctx) => {
+    if (r.min > r.max) {
+      ctx.addIssue({ code: 'custom', path: ['max'], message: 'expected min <= max' });
+      return;
+    }
+    // The search space's own rules (core's): the step must divide the range.
+    const checked = parameterDistributionSchema.safeParse({ kind: 'float', low: r.min, high: r.max, step: r.step });
+    if (!checked.success) {
+      for (const issue of checked.error.issues) {
+        ctx.addIssue({ code: 'custom', path: ['step'], message: `${issue.message}; step is ${r.step}${r.step === DEFAULT_RATIO_STEP ? ' (the default)' : ''}: give a step that divides max - min` });
+      }
+    }
+  });
 
 /** The plugin's `with:` options (every key optional: `{}` is valid). */
 export const prunerOptionsSchema = z.strictObject({
   /** How units are ranked. */
   criterion: z.enum(IMPORTANCE_CRITERIA as ['l1', 'l2', 'fpgm', 'bn', 'taylor', 'random']).default('l1'),
-  /** Range of the searched ratios (fraction of units removed). */
-  ratio: ratioRangeSchema.default({ min: 0, max: 0.7, step: 0.05 }),
+  /** Range of the searched ratios (fraction of units removed), on a grid of `step` (default 0.05). */
+  ratio: ratioRangeSchema.default({ min: 0, max: 0.7, step: DEFAULT_RATIO_STEP }),
   /** One ratio per prunable group (true, what layer-wise strategies need) or one global ratio. */
   perLayer: z.boolean().default(true),
   /**
