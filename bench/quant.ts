@@ -18,12 +18,13 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
-import { createSession, type Dataset, evaluateAccuracy, identityModelFor, loadDataset } from '@open-autoglm/runtime';
+import { identityModelFor, loadDataset } from '@open-autoglm/runtime';
 import {
   autoMixedPrecision,
   CALIBRATION_METHODS,
   calibrateRanges,
   compareLatency,
+  modelAccuracy,
   planStaticQuantization,
   prepareForQuantization,
   quantizeDynamic,
@@ -55,15 +56,6 @@ if (process.argv[2] === '--calibration-memory') {
     }),
   );
   process.exit(0);
-}
-
-async function accuracy(model: OnnxModel, dataset: Dataset): Promise<number> {
-  const session = await createSession(model.toBytes(), { device: 'cpu', threads: 1 });
-  try {
-    return (await evaluateAccuracy(session, dataset)).accuracy;
-  } finally {
-    await session.release();
-  }
 }
 
 async function latency(fp32: OnnxModel, int8: OnnxModel): Promise<Record<string, unknown>> {
@@ -116,8 +108,8 @@ for (const spec of fixturesSpec) {
       ? quantizeDynamic(model).model
       : (await quantizeStatic(model, await loadDataset({ x: fixture(`${spec.calib}.x.npy`) }))).model;
   const seconds = (performance.now() - started) / 1000;
-  const fp32Accuracy = await accuracy(model, validation);
-  const int8Accuracy = await accuracy(quantized, validation);
+  const fp32Accuracy = await modelAccuracy(model, validation);
+  const int8Accuracy = await modelAccuracy(quantized, validation);
   console.log(`  accuracy fp32 ${(fp32Accuracy * 100).toFixed(2)} %, int8 ${(int8Accuracy * 100).toFixed(2)} % (quantized in ${seconds.toFixed(1)} s)`);
   const entry: Record<string, unknown> = {
     model: spec.model,
@@ -142,7 +134,7 @@ for (const spec of fixturesSpec) {
     const methods: Record<string, unknown> = {};
     for (const method of CALIBRATION_METHODS) {
       const result = await quantizeStatic(model, calibration, { method });
-      methods[method] = { accuracy: await accuracy(result.model, validation) };
+      methods[method] = { accuracy: await modelAccuracy(result.model, validation) };
       console.log(`  ${method}: ${((methods[method] as { accuracy: number }).accuracy * 100).toFixed(2)} %`);
     }
     entry.calibrationMethods = methods;

@@ -1,8 +1,9 @@
 import { ConfigError } from '@open-autoglm/core';
 import type { OnnxModel } from '@open-autoglm/onnx';
-import { createSession, type Dataset, evaluateAccuracy, type RuntimeTarget } from '@open-autoglm/runtime';
+import type { Dataset, RuntimeTarget } from '@open-autoglm/runtime';
 import { compareLatency } from './compareLatency.js';
 import { measureSqnr } from './measureSqnr.js';
+import { modelAccuracy } from './modelAccuracy.js';
 import { COMPUTE_OPS } from './planStaticQuantization.js';
 import { prepareForQuantization } from './prepareForQuantization.js';
 import { quantizeStatic, type StaticQuantizationOptions, type StaticQuantizationResult } from './quantizeStatic.js';
@@ -93,14 +94,7 @@ export async function autoMixedPrecision(
       ranges: full.ranges,
       exclude: [...exclude, ...layers.filter((l) => !int8.has(l.node)).map((l) => l.node)],
     });
-  const accuracy = async (bytes: Uint8Array): Promise<number> => {
-    const session = await createSession(bytes, { device: 'cpu', threads: 1 });
-    try {
-      return (await evaluateAccuracy(session, validation)).accuracy;
-    } finally {
-      await session.release();
-    }
-  };
+  const accuracy = (bytes: Uint8Array): Promise<number> => modelAccuracy(bytes, validation);
 
   const inputAccuracy = await accuracy(inputBytes);
   const fullAccuracy = await accuracy(full.model.toBytes());

@@ -3,7 +3,8 @@ import { OnnxModel, tensorToArray } from '@open-autoglm/onnx';
 import { loadDataset } from '@open-autoglm/runtime';
 import { describe, expect, it } from 'vitest';
 import { quantizationAwareTraining } from './quantizationAwareTraining.js';
-import { accuracyOf, fixture, optimizedOpCounts } from './test-support/fixtures.js';
+import { modelAccuracy } from './modelAccuracy.js';
+import { fixture, optimizedOpCounts } from './test-support/fixtures.js';
 
 describe('quantizationAwareTraining', () => {
   it('should fine-tune through fake quantization and export real QDQ that computes what was trained', async () => {
@@ -27,7 +28,7 @@ describe('quantizationAwareTraining', () => {
     // ... and the exported model scores what the trainer measured on the fake-quantized one
     // (up to the int32 rounding of the biases).
     const trainedAccuracy = result.history.at(-1)?.validationAccuracy as number;
-    expect(Math.abs((await accuracyOf(result.model, validation)) - trainedAccuracy)).toBeLessThanOrEqual(0.004);
+    expect(Math.abs((await modelAccuracy(result.model, validation)) - trainedAccuracy)).toBeLessThanOrEqual(0.004);
     expect((await optimizedOpCounts(result.model)).QGemm).toBe(3);
   });
 

@@ -2,10 +2,11 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type CommandInvocation, type CommandResult, ConfigError, FileAccessError, type JsonValue, type PluginCommand } from '@open-autoglm/core';
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
-import { createSession, type Dataset, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
+import { type Dataset, loadDataset } from '@open-autoglm/runtime';
 import { autoMixedPrecision, type MixedPrecisionResult } from './autoMixedPrecision.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from './calibration/calibrateRanges.js';
 import { measureSqnr } from './measureSqnr.js';
+import { modelAccuracy } from './modelAccuracy.js';
 import { prepareForQuantization } from './prepareForQuantization.js';
 import type { ActivationType } from './quantizationParameters.js';
 import { type DynamicQuantizationResult, quantizeDynamic } from './quantizeDynamic.js';
@@ -111,8 +112,8 @@ export const quantizeCommand: PluginCommand = {
     if (auto !== undefined) {
       accuracy = { input: auto.input.accuracy, quantized: auto.chosen.accuracy, drop: auto.input.accuracy - auto.chosen.accuracy };
     } else if (validation !== undefined) {
-      const input = await accuracyOf(model, validation);
-      const after = await accuracyOf(quantized, validation);
+      const input = await modelAccuracy(model, validation);
+      const after = await modelAccuracy(quantized, validation);
       accuracy = { input, quantized: after, drop: input - after };
     }
     const sqnr =
@@ -126,15 +127,6 @@ export const quantizeCommand: PluginCommand = {
     return { summary: summarize(report, auto, out, reportFile), data: report };
   },
 };
-
-async function accuracyOf(model: OnnxModel, dataset: Dataset): Promise<number> {
-  const session = await createSession(model.toBytes(), { device: 'cpu', threads: 1 });
-  try {
-    return (await evaluateAccuracy(session, dataset)).accuracy;
-  } finally {
-    await session.release();
-  }
-}
 
 /** SQNR of every quantized activation (as its readers see it, after Q/DQ) against the float model. */
 async function tensorSqnr(model: OnnxModel, result: StaticQuantizationResult, dataset: Dataset): Promise<Map<string, number>> {

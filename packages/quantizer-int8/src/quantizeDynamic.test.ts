@@ -4,7 +4,8 @@ import { createSession, loadDataset } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { quantizeDynamic } from './quantizeDynamic.js';
-import { accuracyOf, fixture, optimizedOpCounts } from './test-support/fixtures.js';
+import { modelAccuracy } from './modelAccuracy.js';
+import { fixture, optimizedOpCounts } from './test-support/fixtures.js';
 
 /** y = x @ W + b as a Gemm with transB (W stored [N, K]), opset 17. */
 function gemmModel(weight: Float32Array, bias: Float32Array, k: number, n: number): OnnxModel {
@@ -33,7 +34,7 @@ describe('quantizeDynamic', () => {
     const counts = await optimizedOpCounts(result.model);
     expect((counts.DynamicQuantizeMatMul ?? 0) + (counts.MatMulIntegerToFloat ?? 0)).toBe(14);
     expect(counts.MatMulInteger).toBeUndefined();
-    const drop = (await accuracyOf(model, validation)) - (await accuracyOf(result.model, validation));
+    const drop = (await modelAccuracy(model, validation)) - (await modelAccuracy(result.model, validation));
     expect(drop).toBeLessThanOrEqual(0.01);
   });
 

@@ -4,7 +4,8 @@ import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchem
 import { loadDataset } from '@open-autoglm/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { quantizeStatic } from './quantizeStatic.js';
-import { accuracyOf, fixture, optimizedOpCounts } from './test-support/fixtures.js';
+import { modelAccuracy } from './modelAccuracy.js';
+import { fixture, optimizedOpCounts } from './test-support/fixtures.js';
 
 const FMNIST_CALIB = { x: fixture('fmnist-calib.x.npy') };
 const FMNIST_VAL = { x: fixture('fmnist-val-2k.x.npy'), y: fixture('fmnist-val-2k.y.npy') };
@@ -24,7 +25,7 @@ describe('quantizeStatic', () => {
     expect(counts).toMatchObject({ QLinearConv: 9, QLinearAdd: 3, QLinearGlobalAveragePool: 1, QGemm: 1 });
     // Nothing left running in float: no Conv, no DequantizeLinear, no Relu.
     for (const op of ['Conv', 'FusedConv', 'Add', 'Relu', 'DequantizeLinear', 'Gemm']) expect(counts[op]).toBeUndefined();
-    const drop = (await accuracyOf(resnet8, validation)) - (await accuracyOf(result.model, validation));
+    const drop = (await modelAccuracy(resnet8, validation)) - (await modelAccuracy(result.model, validation));
     expect(drop).toBeLessThanOrEqual(0.003);
     // The input model is untouched.
     expect(resnet8.graph.nodes.some((n) => n.opType === 'QuantizeLinear')).toBe(false);
@@ -41,7 +42,7 @@ describe('quantizeStatic', () => {
       const counts = await optimizedOpCounts(result.model);
       expect(counts.QLinearConv, name).toBeGreaterThan(0);
       expect(counts.Conv, name).toBeUndefined();
-      const drop = (await accuracyOf(model, validation)) - (await accuracyOf(result.model, validation));
+      const drop = (await modelAccuracy(model, validation)) - (await modelAccuracy(result.model, validation));
       expect(drop, name).toBeLessThanOrEqual(0.003);
     }
   });
@@ -53,7 +54,7 @@ describe('quantizeStatic', () => {
     expect(maskNodes).toEqual(expect.arrayContaining(['/layers.0/attn/Add', '/layers.1/attn/Add']));
     expect(result.quantizedNodes.filter((n) => n.endsWith('MatMul')).length).toBeGreaterThan(10);
     const validation = await loadDataset({ x: fixture('spam-val.x.npy'), y: fixture('spam-val.y.npy') });
-    const drop = (await accuracyOf(model, validation)) - (await accuracyOf(result.model, validation));
+    const drop = (await modelAccuracy(model, validation)) - (await modelAccuracy(result.model, validation));
     expect(drop).toBeLessThanOrEqual(0.01);
   });
 

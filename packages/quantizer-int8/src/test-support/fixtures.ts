@@ -2,23 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { OnnxModel } from '@open-autoglm/onnx';
-import { createSession, type Dataset, evaluateAccuracy, resolveRuntimeTarget, sessionOptionsForTarget } from '@open-autoglm/runtime';
+import { resolveRuntimeTarget, sessionOptionsForTarget } from '@open-autoglm/runtime';
 // onnxruntime-node is hoisted by the workspace (runtime depends on it); only this test helper
 // uses it directly, to dump the graph onnxruntime actually runs.
 import { InferenceSession } from 'onnxruntime-node';
 
 /** Absolute path of a file in the repository's fixtures/. */
 export const fixture = (name: string): string => new URL(`../../../../fixtures/${name}`, import.meta.url).pathname;
-
-/** Top-1 accuracy of a model (1 thread, optimization `all`). */
-export async function accuracyOf(model: OnnxModel, dataset: Dataset): Promise<number> {
-  const session = await createSession(model.toBytes(), { device: 'cpu', threads: 1 });
-  try {
-    return (await evaluateAccuracy(session, dataset, { batch: 250 })).accuracy;
-  } finally {
-    await session.release();
-  }
-}
 
 /** Op type -> count in the graph onnxruntime runs after its optimizations (level `all`). */
 export async function optimizedOpCounts(model: OnnxModel): Promise<Record<string, number>> {
