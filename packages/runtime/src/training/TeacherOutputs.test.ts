@@ -4,10 +4,23 @@ import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ModelFormatError, SeededRandom } from '@open-autoglm/core';
-import { arrayToTensor, buildTrainingStep, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel, tensorToArray, type TrainingStepSpec } from '@open-autoglm/onnx';
+import { Tensor } from 'onnxruntime-node';
+import {
+  arrayToTensor,
+  buildTrainingStep,
+  DataType,
+  describeTrainingStep,
+  makeNode,
+  makeTensorValueInfo,
+  ModelProtoSchema,
+  OnnxModel,
+  tensorToArray,
+  type TrainingStepSpec,
+} from '@open-autoglm/onnx';
 import { Dataset } from '../dataset.js';
 import { Trainer, type TrainingEvent } from './Trainer.js';
-import type { TeacherCache } from './TeacherOutputs.js';
+import type { TensorMap } from '../session.js';
+import { type TeacherCache, TeacherOutputs } from './TeacherOutputs.js';
 
 const FEATURES = 4;
 const HIDDEN = 5;
@@ -167,5 +180,69 @@ describe('TeacherOutputs', () => {
     await expect(Trainer.create(base)).rejects.toThrow(ConfigError);
     const plain = buildTrainingStep(student, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd' } }).model;
     await expect(Trainer.create({ ...base, step: plain, teacher: { model: mlp(2, 3) } })).rejects.toThrow(/takes no teacher outputs/);
+  });
+});
+
+describe('TeacherOutputs with a per-sample shape that changes between batches', () => {
+  /** x [batch, length] -> Mul(x, scale) -> "features": a student for any sequence length. */
+  const student = new OnnxModel(
+    create(ModelProtoSchema, {
+      irVersion: 8n,
+      opsetImport: [{ domain: '', version: 17n }],
+      graph: {
+        name: 'student',
+        node: [makeNode('Mul', ['x', 'scale'], ['features'])],
+        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 'length'])],
+        output: [makeTensorValueInfo('features', DataType.FLOAT, ['batch', 'length'])],
+        initializer: [arrayToTensor('scale', Float32Array.of(0.5), [1])],
+      },
+    }),
+  );
+  /** The teacher's "features" is Relu(x): as long as the batch's sequences. */
+  const teacher = new OnnxModel(
+    create(ModelProtoSchema, {
+      irVersion: 8n,
+      opsetImport: [{ domain: '', version: 17n }],
+      graph: {
+        name: 'teacher',
+        node: [makeNode('Relu', ['x'], ['features'])],
+        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 'length'])],
+        output: [makeTensorValueInfo('features', DataType.FLOAT, ['batch', 'length'])],
+      },
+    }),
+  );
+  const signature = describeTrainingStep(buildTrainingStep(student, { trainable: ['scale'], loss: [{ kind: 'mse', pairs: [{ student: 'features' }] }], optimizer: { kind: 'sgd' } }).model);
+  const batchOf = (length: number): TensorMap => ({
+    [signature.batchInputs[0]!.name]: new Tensor('float32', Float32Array.from({ length: 2 * length }, (_, i) => i - length), [2, length]),
+  });
+
+  it('should refuse to cache it, naming the tensor and both shapes, in memory and on disk', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'autoglm-teacher-'));
+    try {
+      for (const cache of ['memory', { directory: dir }] as const) {
+        const outputs = await TeacherOutputs.create({ model: teacher, cache }, signature, 4, { device: 'cpu', threads: 1 });
+        try {
+          await outputs.forBatch(batchOf(3), Uint32Array.of(0, 1));
+          await expect(outputs.forBatch(batchOf(5), Uint32Array.of(2, 3))).rejects.toThrow(ConfigError);
+          await expect(outputs.forBatch(batchOf(5), Uint32Array.of(2, 3))).rejects.toThrow(/"features" with per-sample shape \[5\] in this batch, but \[3\] in an earlier one.*cache 'none'/);
+        } finally {
+          await outputs.release();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('should feed it batch by batch without a cache', async () => {
+    const outputs = await TeacherOutputs.create({ model: teacher, cache: 'none' }, signature, 4, { device: 'cpu', threads: 1 });
+    try {
+      await outputs.forBatch(batchOf(3), Uint32Array.of(0, 1));
+      const fed = Object.values(await outputs.forBatch(batchOf(5), Uint32Array.of(2, 3)))[0]!;
+      expect(fed.dims).toEqual([2, 5]);
+      expect(Array.from(fed.data as Float32Array)).toEqual(Array.from({ length: 10 }, (_, i) => Math.max(0, i - 5)));
+    } finally {
+      await outputs.release();
+    }
   });
 });

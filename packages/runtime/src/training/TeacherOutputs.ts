@@ -131,6 +131,7 @@ export class TeacherOutputs {
       const output = outputs[tensor.teacherName] as Tensor;
       this.checkShape(tensor, output, indices.length);
       if (this.cache !== 'none') {
+        if (tensor.store !== undefined) this.checkSampleShape(tensor, tensor.store, output);
         tensor.store ??= await this.openStore(tensor, output);
         await tensor.store.write(indices, output.data as Float32Array);
       }
@@ -163,6 +164,21 @@ export class TeacherOutputs {
         { file: this.label },
       );
     }
+  }
+
+  /**
+   * The cache keeps one row size per teacher tensor, fixed by the first batch: a tensor whose
+   * per-sample shape changes between batches (a sequence padded to each batch's longest) would
+   * be written over its neighbours' rows and read back misshapen, so it is refused.
+   */
+  private checkSampleShape(tensor: TeacherTensor, store: RowStore, output: Tensor): void {
+    const sampleDims = output.dims.slice(1);
+    if (sampleDims.length === store.sampleDims.length && sampleDims.every((d, axis) => d === store.sampleDims[axis])) return;
+    throw new ConfigError(
+      `The teacher ${this.label} gives "${tensor.teacherName}" with per-sample shape [${sampleDims.join(', ')}] in this batch, ` +
+        `but [${store.sampleDims.join(', ')}] in an earlier one: its cached rows have one fixed size and would be read back wrongly. ` +
+        "Use teacher cache 'none' (the teacher then runs on every batch), or give the teacher inputs of one fixed shape (pad to a fixed length).",
+    );
   }
 
   private async openStore(tensor: TeacherTensor, output: Tensor): Promise<RowStore> {
