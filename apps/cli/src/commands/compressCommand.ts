@@ -155,6 +155,12 @@ function progressDisplay(io: CliIo, quiet: boolean): ProgressDisplay {
   };
 }
 
+function describeRecovery(recovery: NonNullable<CompressionReport['recovery']>): string {
+  if (recovery.adopted) return `adopted: ${describeMetrics(recovery.metrics)}`;
+  if (recovery.error !== undefined) return `failed, best.onnx is the searched model: ${recovery.error}`;
+  return `not adopted (${recovery.infeasibleBecause.join('; ') || 'less accurate'})`;
+}
+
 function summary(report: CompressionReport, outputDir: string, bestModel: string | undefined): string {
   const lines = [
     `${report.trials.length} trial(s), stopped: ${report.search.stoppedBecause}, ${(report.search.elapsedMs / 1000).toFixed(1)} s`,
@@ -171,7 +177,7 @@ function summary(report: CompressionReport, outputDir: string, bestModel: string
     };
     lines.push(`best   ${describeMetrics(after)}  (trial ${report.best.number})`);
     lines.push(`       ${ratio('latency')}x faster, ${ratio('size')}x smaller, accuracy ${(((after['accuracy'] ?? 0) - (report.baseline['accuracy'] ?? 0)) * 100).toFixed(2)} points`);
-    if (report.recovery !== undefined) lines.push(`final recovery ${report.recovery.adopted ? `adopted: ${describeMetrics(report.recovery.metrics)}` : `not adopted (${report.recovery.infeasibleBecause.join('; ') || 'less accurate'})`}`);
+    if (report.recovery !== undefined) lines.push(`final recovery ${describeRecovery(report.recovery)}`);
     lines.push(`written ${bestModel}`);
   }
   lines.push(`report  ${outputDir}/report.html (${report.pareto.length} Pareto-optimal model(s) in ${outputDir}/pareto)`);

@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../contracts/Logger.js';
 import type { ParameterDistribution, ParameterValue, SearchSpace, TrialParams } from '../contracts/SearchSpace.js';
 import type { SearchCostModel, Study, Trial } from '../contracts/Study.js';
 import type { StudyStorage } from '../contracts/StudyStorage.js';
-import { ConfigError, StudyStorageError } from '../errors/errors.js';
+import { ConfigError, RuntimeExecutionError, StudyStorageError } from '../errors/errors.js';
 import { paramsOfPass } from './applyPasses.js';
 import { bestFeasibleTrial } from './bestFeasibleTrial.js';
 import { feasibleParetoFront, isFeasible } from './feasibleParetoFront.js';
@@ -23,6 +23,7 @@ import { describeViolations, planObjectives, type ModelMetrics, type ObjectivePl
 import { preparePipeline, type PreparedPipeline } from './preparePipeline.js';
 import { renderReportHtml } from './renderReportHtml.js';
 import { recoverOutputFolder, replaceOutputFolder } from './replaceOutputFolder.js';
+import { withPassOptions } from './withPassOptions.js';
 import { writeOutputFile } from './writeOutputFile.js';
 
 /** Progress of a run, for displays (the CLI's progress bar) and logs. */
@@ -72,6 +73,12 @@ export interface AutoCompressorOptions {
   readonly isolation?: 'worker' | 'none';
   /** A trial still running after this long (ms) is stopped and recorded as failed (worker isolation). */
   readonly trialTimeoutMs?: number;
+  /**
+   * The final recovery still running after this long (ms) is stopped and the search's best kept
+   * (worker isolation); default 4 times `trialTimeoutMs` (the recovery trains longer than a trial),
+   * no limit when there is no trial timeout.
+   */
+  readonly recoveryTimeoutMs?: number;
   /** Heap limit of the trial worker's JavaScript in MB (onnxruntime's native memory is not counted). */
   readonly trialMemoryLimitMb?: number;
   /**
@@ -79,7 +86,9 @@ export interface AutoCompressorOptions {
    * recovery once): `with:` options merged over the config's for the passes named by their
    * prefix (`{ 'distiller-kd': { epochs: 5 } }`). The best trial's parameters are applied again
    * with them; the result replaces `best.onnx` when it meets every bound and is at least as
-   * accurate as the searched model. Default none.
+   * accurate as the searched model. It runs isolated as trials do (its own worker thread, the
+   * trial memory limit, `recoveryTimeoutMs`); when it fails or times out, the search's best stays
+   * `best.onnx` and the report's `recovery.error` says why. Default none.
    */
   readonly finalRecovery?: Readonly<Record<string, Readonly<Record<string, JsonValue>>>>;
   /** Stops starting new trials; the one in progress finishes and the outputs are written (Ctrl-C). */
@@ -95,6 +104,10 @@ export interface CompressionResult {
 }
 
 const studyName = 'autoglm';
+/** Worker threads that fail to set up, one after the other, before the run gives up: a cause that repeats is not a trial's. */
+const maxSetupFailuresInARow = 3;
+/** The final recovery's timeout, in trial timeouts, when `recoveryTimeoutMs` is not given. */
+const recoveryTimeoutInTrialTimeouts = 4;
 const durationAttr = 'duration_ms';
 
 interface TrialOutcome {
@@ -218,6 +231,12 @@ export class AutoCompressor {
         study.tell(trial, outcome.state === 'complete' && outcome.values !== undefined ? outcome.values : 'failed');
         if (record !== undefined && recordTrialId !== undefined) finishRecordTrial(record, recordTrialId, outcome, plan, durationMs);
         finished++;
+        if (worker !== undefined && worker.setupFailuresInARow >= maxSetupFailuresInARow) {
+          throw new RuntimeExecutionError(
+            `The trial worker failed to set up ${worker.setupFailuresInARow} times in a row, so no trial can run; the run stopped (the trials so far are in ${path.join(outputDir, 'study.db')}). ` +
+              `The last failure: ${outcome.error ?? 'unknown'}. Fix its cause, then run again with --resume.`,
+          );
+        }
         const feasible = outcome.state === 'complete' && (outcome.constraints ?? []).every((c) => c <= 0);
         if (feasible) {
           const candidate = this.#bestTrial(record, recordStudyId, study, plan);
@@ -379,7 +398,7 @@ export class AutoCompressor {
       const { metrics, passReports } =
         options.worker === undefined
           ? await executeTrial(pipeline, request, { logger: this.#logger, cache: options.cache, onStep, ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }) })
-          : await options.worker.run(request, { timeoutMs: this.#options.trialTimeoutMs, onStep });
+          : await options.worker.run(request, { timeoutMs: this.#options.trialTimeoutMs, onStep, ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }) });
       return {
         passReports,
         state: 'complete',
@@ -474,7 +493,11 @@ export class AutoCompressor {
     return report;
   }
 
-  /** Applies the best trial's parameters again with the final-recovery options; adopts the result when it is feasible and no less accurate. */
+  /**
+   * Applies the best trial's parameters again with the final-recovery options, isolated as trials
+   * are; adopts the result when it is feasible and no less accurate. A recovery that fails or
+   * times out leaves the search's best in place and says why.
+   */
   async #recover(
     loaded: LoadedConfig,
     pipeline: PreparedPipeline,
@@ -485,29 +508,46 @@ export class AutoCompressor {
     cache: PassOutputCache | undefined,
   ): Promise<NonNullable<CompressionReport['recovery']>> {
     const overrides = this.#options.finalRecovery ?? {};
-    const passes = loaded.config.passes.map((use, index) => {
-      const extra = overrides[pipeline.passes[index]?.prefix ?? ''];
-      return extra === undefined ? use : { ...use, with: { ...use.with, ...extra } };
-    });
-    const recoveryPipeline = await preparePipeline(
-      { ...loaded, config: { ...loaded.config, passes } },
-      { container: (this.#options.container ?? rootContainer).createChildContainer(), logger: this.#logger, ...(this.#options.engine === undefined ? {} : { engine: this.#options.engine }) },
-    );
+    const passOptions = pipeline.passes.map((p) => overrides[p.prefix]);
     const modelFile = path.join(workDir, 'models', 'recovered.onnx');
-    const { metrics } = await executeTrial(
-      recoveryPipeline,
-      { trialNumber: best.number, params: best.params, workDir: path.join(workDir, 'recovery'), modelFile },
-      {
-        logger: this.#logger,
-        cache,
-        onStep: (step) => this.#emit({ type: 'trialStep', trial: best.number, step: `final recovery: ${step}` }),
-        ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
-      },
-    );
+    const request: TrialRequest = { trialNumber: best.number, params: best.params, workDir: path.join(workDir, 'recovery'), modelFile };
+    const onStep = (step: string): void => this.#emit({ type: 'trialStep', trial: best.number, step: `final recovery: ${step}` });
+    const signal = this.#options.signal === undefined ? {} : { signal: this.#options.signal };
+    let metrics: ModelMetrics;
+    try {
+      if (this.#options.isolation === 'none') {
+        const recoveryPipeline = await preparePipeline(withPassOptions(loaded, passOptions), {
+          container: (this.#options.container ?? rootContainer).createChildContainer(),
+          logger: this.#logger,
+          ...(this.#options.engine === undefined ? {} : { engine: this.#options.engine }),
+        });
+        ({ metrics } = await executeTrial(recoveryPipeline, request, { logger: this.#logger, cache, onStep, ...signal }));
+      } else {
+        const worker = new TrialWorker({
+          configFile: loaded.file,
+          engine: this.#options.engine,
+          cacheDir: cache?.folder,
+          passOptions,
+          memoryLimitMb: this.#options.trialMemoryLimitMb,
+          logger: this.#logger,
+        });
+        const trialTimeoutMs = this.#options.trialTimeoutMs;
+        const timeoutMs = this.#options.recoveryTimeoutMs ?? (trialTimeoutMs === undefined ? undefined : recoveryTimeoutInTrialTimeouts * trialTimeoutMs);
+        try {
+          ({ metrics } = await worker.run(request, { timeoutMs, onStep, ...signal }));
+        } finally {
+          await worker.close();
+        }
+      }
+    } catch (error) {
+      const message = (error instanceof Error ? error.message : String(error)).replace(/^Trial \d+/, 'The final recovery');
+      this.#logger.warn(`the final recovery failed; best.onnx stays the search's best (trial ${best.number}): ${message}`, { trial: best.number });
+      return { overrides: overrides as JsonValue, metrics: undefined, adopted: false, infeasibleBecause: [], error: message };
+    }
     const infeasibleBecause = describeViolations(plan, metrics);
     const adopted = infeasibleBecause.length === 0 && (metrics['accuracy'] ?? Number.NEGATIVE_INFINITY) >= (metricsOf(best)['accuracy'] ?? Number.NEGATIVE_INFINITY);
     if (adopted) await copyOutputFile(modelFile, path.join(outputDir, 'best.onnx'));
-    return { overrides: overrides as JsonValue, metrics, adopted, infeasibleBecause };
+    return { overrides: overrides as JsonValue, metrics, adopted, infeasibleBecause, error: undefined };
   }
 }
 

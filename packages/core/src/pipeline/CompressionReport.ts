@@ -38,9 +38,16 @@ export interface CompressionReport {
   readonly best: ReportedTrial | undefined;
   /**
    * The final recovery of the best trial's plan, when one was configured: its options, what it
-   * measured, and whether `best.onnx` is its model (feasible and at least as accurate).
+   * measured (undefined when it failed or timed out: `error` says why, and `best.onnx` is the
+   * search's best), and whether `best.onnx` is its model (feasible and at least as accurate).
    */
-  readonly recovery?: { readonly overrides: JsonValue; readonly metrics: ModelMetrics; readonly adopted: boolean; readonly infeasibleBecause: readonly string[] };
+  readonly recovery?: {
+    readonly overrides: JsonValue;
+    readonly metrics: ModelMetrics | undefined;
+    readonly adopted: boolean;
+    readonly infeasibleBecause: readonly string[];
+    readonly error: string | undefined;
+  };
   readonly pareto: readonly ReportedTrial[];
   readonly trials: readonly ReportedTrial[];
   /** The searched parameters (prefixed per pass) with their layers. */

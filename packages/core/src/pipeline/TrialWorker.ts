@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { JsonValue } from '../contracts/JsonValue.js';
 import type { Logger } from '../contracts/Logger.js';
 import { RuntimeExecutionError } from '../errors/errors.js';
 import type { TrialMeasurement, TrialRequest } from './executeTrial.js';
@@ -13,10 +14,14 @@ export interface TrialWorkerData {
   readonly engine: string | undefined;
   /** The pass-output cache folder, or undefined for none. */
   readonly cacheDir: string | undefined;
+  /** Options merged over each pass's `with:` (by the pass's index in the config), for the final recovery; undefined for none. */
+  readonly passOptions?: ReadonlyArray<Readonly<Record<string, JsonValue>> | undefined>;
 }
 
 /** Messages the worker thread sends. */
 export type TrialWorkerMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'setupFailed'; readonly message: string }
   | { readonly type: 'step'; readonly trialNumber: number; readonly step: string }
   | { readonly type: 'log'; readonly level: keyof Logger; readonly message: string }
   | { readonly type: 'result'; readonly trialNumber: number; readonly measurement: TrialMeasurement; readonly cacheHits: number; readonly cacheMisses: number }
@@ -28,15 +33,31 @@ export interface TrialWorkerOptions extends TrialWorkerData {
   readonly logger: Logger;
 }
 
+/** How one trial is run: its timeout, its progress callback, and a signal that stops it. */
+export interface TrialWorkerRunOptions {
+  readonly timeoutMs: number | undefined;
+  readonly onStep?: (step: string) => void;
+  /** Aborting stops the trial at once (the thread is terminated) and rejects. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Runs trials in a worker thread that assembles the plugins from the config on its own, so that a
  * trial that hangs or runs out of memory is stopped (the thread is terminated and the next trial
  * gets a new one) while the main thread keeps the study, the progress display and Ctrl-C. The
  * thread is kept between trials: plugins, engine and datasets are loaded once per thread.
+ *
+ * A thread that fails before its pipeline is set up (a plugin that does not load in a worker, a
+ * crash while loading the data, a timeout while setting up) is discarded like any failed one, so
+ * the next trial tries a fresh thread; `setupFailuresInARow` counts such failures until a thread
+ * sets up, for the caller to give up on a cause that does not go away.
  */
 export class TrialWorker {
   readonly #options: TrialWorkerOptions;
   #worker: Worker | undefined;
+  /** Whether `#worker` has reported its pipeline set up. */
+  #ready = false;
+  #setupFailuresInARow = 0;
   cacheHits = 0;
   cacheMisses = 0;
 
@@ -44,9 +65,19 @@ export class TrialWorker {
     this.#options = options;
   }
 
-  /** Runs one trial; rejects with the trial's error, or a RuntimeExecutionError when it timed out or the thread died. */
-  run(request: TrialRequest, options: { readonly timeoutMs: number | undefined; readonly onStep?: (step: string) => void }): Promise<TrialMeasurement> {
-    const worker = (this.#worker ??= startWorker(this.#options));
+  /** Threads that failed before setting up their pipeline since the last one that did (0 once one sets up). */
+  get setupFailuresInARow(): number {
+    return this.#setupFailuresInARow;
+  }
+
+  /** Runs one trial; rejects with the trial's error, or a RuntimeExecutionError when it timed out, was aborted or the thread died. */
+  run(request: TrialRequest, options: TrialWorkerRunOptions): Promise<TrialMeasurement> {
+    if (options.signal?.aborted === true) return Promise.reject(abortedError(request, options.signal));
+    if (this.#worker === undefined) {
+      this.#worker = startWorker(this.#options);
+      this.#ready = false;
+    }
+    const worker = this.#worker;
     return new Promise<TrialMeasurement>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       worker.ref();
@@ -56,15 +87,26 @@ export class TrialWorker {
         worker.off('message', onMessage);
         worker.off('error', onError);
         worker.off('exit', onExit);
+        options.signal?.removeEventListener('abort', onAbort);
       };
-      const discard = (): void => {
-        // The thread is gone or unusable: the next trial starts a new one.
-        if (this.#worker === worker) this.#worker = undefined;
+      // The thread is gone or unusable: the next trial starts a new one.
+      const fail = (error: Error): void => {
+        finish();
+        if (this.#worker === worker) {
+          this.#worker = undefined;
+          if (!this.#ready) this.#setupFailuresInARow++;
+        }
         void worker.terminate();
+        reject(error);
       };
       const onMessage = (message: TrialWorkerMessage): void => {
         if (message.type === 'log') {
           this.#options.logger[message.level](message.message);
+        } else if (message.type === 'ready') {
+          this.#ready = true;
+          this.#setupFailuresInARow = 0;
+        } else if (message.type === 'setupFailed') {
+          fail(new RuntimeExecutionError(`Trial ${request.trialNumber} did not run: the trial worker could not set up the pipeline of ${this.#options.configFile}: ${message.message}`));
         } else if (message.type === 'step') {
           options.onStep?.(message.step);
         } else if (message.type === 'result') {
@@ -78,10 +120,8 @@ export class TrialWorker {
         }
       };
       const onError = (error: Error): void => {
-        finish();
-        discard();
         const outOfMemory = (error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
-        reject(
+        fail(
           new RuntimeExecutionError(
             outOfMemory
               ? `Trial ${request.trialNumber} ran out of memory (the trial worker's limit is ${this.#options.memoryLimitMb ?? 'the default'} MB); raise the memory limit or shrink the data.`
@@ -91,25 +131,30 @@ export class TrialWorker {
         );
       };
       const onExit = (code: number): void => {
-        finish();
-        discard();
-        reject(new RuntimeExecutionError(`Trial ${request.trialNumber}'s worker exited (code ${code}) before reporting a result.`));
+        fail(new RuntimeExecutionError(`Trial ${request.trialNumber}'s worker exited (code ${code}) before reporting a result.`));
+      };
+      const onAbort = (): void => {
+        fail(abortedError(request, options.signal));
       };
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.timeoutMs !== undefined) {
+        const timeoutMs = options.timeoutMs;
         timer = setTimeout(() => {
-          finish();
-          discard();
-          reject(
+          fail(
             new RuntimeExecutionError(
-              `Trial ${request.trialNumber} timed out after ${(options.timeoutMs ?? 0) / 1000} s and was stopped; raise the trial timeout if such trials are expected to take longer.`,
+              `Trial ${request.trialNumber} timed out after ${timeoutMs / 1000} s and was stopped; raise the trial timeout if such trials are expected to take longer.`,
             ),
           );
-        }, options.timeoutMs);
+        }, timeoutMs);
       }
-      worker.postMessage(request);
+      try {
+        worker.postMessage(request);
+      } catch (error) {
+        fail(new RuntimeExecutionError(`Trial ${request.trialNumber} could not be sent to its worker: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      }
     });
   }
 
@@ -120,8 +165,12 @@ export class TrialWorker {
   }
 }
 
+function abortedError(request: TrialRequest, signal: AbortSignal | undefined): RuntimeExecutionError {
+  return new RuntimeExecutionError(`Trial ${request.trialNumber} was stopped: the run was aborted.`, { cause: signal?.reason });
+}
+
 function startWorker(options: TrialWorkerOptions): Worker {
-  const workerData: TrialWorkerData = { configFile: options.configFile, engine: options.engine, cacheDir: options.cacheDir };
+  const workerData: TrialWorkerData = { configFile: options.configFile, engine: options.engine, cacheDir: options.cacheDir, ...(options.passOptions === undefined ? {} : { passOptions: options.passOptions }) };
   const resourceLimits = options.memoryLimitMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.memoryLimitMb } };
   const fromSources = import.meta.url.endsWith('.ts');
   const entry = new URL(`./trialWorkerMain.${fromSources ? 'ts' : 'js'}`, import.meta.url);

@@ -32,7 +32,7 @@ pass cache ${report.search.cacheHits} hit(s), ${report.search.cacheMisses} miss(
 
 <h2>Before and after</h2>
 ${best === undefined ? '<p class="infeasible">No trial met every bound: there is no best model.</p>' : beforeAfterTable(report, best)}
-${report.recovery === undefined ? '' : `<p class="note">Final recovery (${escapeHtml(JSON.stringify(report.recovery.overrides))}): ${report.recovery.adopted ? 'adopted as best.onnx' : `not adopted (${escapeHtml(report.recovery.infeasibleBecause.join('; ') || 'less accurate than the searched model')})`}.</p>`}
+${report.recovery === undefined ? '' : `<p class="note">Final recovery (${escapeHtml(JSON.stringify(report.recovery.overrides))}): ${report.recovery.adopted ? 'adopted as best.onnx' : report.recovery.error !== undefined ? `failed, best.onnx is the searched model (${escapeHtml(report.recovery.error)})` : `not adopted (${escapeHtml(report.recovery.infeasibleBecause.join('; ') || 'less accurate than the searched model')})`}.</p>`}
 
 <h2>Pareto front</h2>
 <div class="plots">

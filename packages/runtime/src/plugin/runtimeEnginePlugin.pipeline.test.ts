@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AutoCompressor, type CompressionEvent, type CompressionReport } from '@open-autoglm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -115,11 +115,60 @@ describe('AutoCompressor with the runtime engine', () => {
     const finalRecovery = { 'round-weights-test-pass': { unusedByThisPass: 1 } };
     const { report } = await new AutoCompressor(file, { isolation: 'none', stopWhenGoalsMet: false, finalRecovery }).run();
     expect(report.recovery?.overrides).toEqual(finalRecovery);
-    expect(report.recovery?.metrics['accuracy']).toBe(report.best?.metrics?.['accuracy']);
+    expect(report.recovery?.metrics?.['accuracy']).toBe(report.best?.metrics?.['accuracy']);
     expect(report.recovery?.adopted).toBe(true);
     await expect(new AutoCompressor(file, { isolation: 'none', finalRecovery: { 'distiller-kd': { epochs: 5 } } }).run()).rejects.toThrow(
       /final recovery names distiller-kd, which is not a pass of .*\(its passes: round-weights-test-pass\)/,
     );
+  });
+
+  it('should keep the search\'s best and say why when the final recovery times out in its worker, and clean a killed run\'s pareto/ leftovers', async () => {
+    const work = await mkdtemp(path.join(dir, 'recovery-timeout-'));
+    const file = await writeConfig(work, config(work, { trials: 2, objectives: ['{ metric: accuracy }'] }));
+    // What a run killed inside the pareto/ swap leaves behind.
+    for (const leftover of ['.pareto.old', '.pareto.0a1b2c3d4e5f.tmp']) await mkdir(path.join(work, 'out', leftover), { recursive: true });
+    const finalRecovery = { 'round-weights-test-pass': { unusedByThisPass: 1 } };
+    const { report } = await new AutoCompressor(file, { stopWhenGoalsMet: false, finalRecovery, recoveryTimeoutMs: 1 }).run();
+    expect(report.recovery?.error).toMatch(/^The final recovery timed out after 0.001 s and was stopped/);
+    expect(report.recovery?.adopted).toBe(false);
+    expect(report.recovery?.metrics).toBeUndefined();
+    const best = report.best?.file;
+    expect(best).toMatch(/^pareto\/trial-\d\.onnx$/);
+    expect(await readFile(path.join(work, 'out', 'best.onnx'))).toEqual(await readFile(path.join(work, 'out', best ?? 'missing')));
+    expect((await readdir(path.join(work, 'out'))).filter((name) => name.startsWith('.pareto'))).toEqual([]);
+  });
+
+  it('should start a fresh worker after one fails to set up, and stop the run when set-up fails three times in a row', async () => {
+    // A pass plugin that cannot load in a worker thread while `worker-failures` counts down.
+    const work = await mkdtemp(path.join(dir, 'setup-'));
+    const failures = path.join(work, 'worker-failures');
+    const flaky = path.join(work, 'flakyPlugin.mjs');
+    await writeFile(
+      flaky,
+      [
+        "import { readFileSync, writeFileSync } from 'node:fs';",
+        "import { isMainThread } from 'node:worker_threads';",
+        `import plugin from ${JSON.stringify(pathToFileURL(roundWeights).href)};`,
+        `const left = Number(readFileSync(${JSON.stringify(failures)}, 'utf8'));`,
+        'if (!isMainThread && left > 0) {',
+        `  writeFileSync(${JSON.stringify(failures)}, String(left - 1));`,
+        "  throw new Error('the native add-on cannot load in this thread');",
+        '}',
+        'export default plugin;',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(failures, '1');
+    const file = await writeConfig(work, config(work, { trials: 2, pass: flaky, objectives: ['{ metric: accuracy }'] }));
+    const { report } = await new AutoCompressor(file, { stopWhenGoalsMet: false }).run();
+    expect(report.trials.map((t) => t.state)).toEqual(['failed', 'complete']);
+    expect(report.trials[0]?.error).toMatch(/^Trial 0 did not run: the trial worker could not set up the pipeline of .*autoglm\.yaml: .*the native add-on cannot load in this thread/s);
+
+    await writeFile(failures, '100');
+    await expect(new AutoCompressor(file, { stopWhenGoalsMet: false, trials: 10 }).run()).rejects.toThrow(
+      /^The trial worker failed to set up 3 times in a row, so no trial can run; .*The last failure: Trial 2 did not run: .*the native add-on cannot load in this thread.*Fix its cause, then run again with --resume\./s,
+    );
+    expect(await readFile(failures, 'utf8')).toBe('97');
   });
 
   it('should record trials that exceed the timeout or the memory limit as failed, with why, and go on', async () => {
