@@ -1,59 +1,20 @@
 import { ConfigError } from '@open-autoglm/core';
-import { arrayToTensor, countModelStats, DataType, makeTensorValueInfo, type OnnxModel, tensorDims, tensorToArray } from '@open-autoglm/onnx';
+import { countModelStats, DataType, makeTensorValueInfo, type OnnxModel, tensorDims, tensorToArray } from '@open-autoglm/onnx';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DependencyAnalysis, DependencyGroup } from './analyzeDependencies.js';
+import type { DependencyGroup } from './analyzeDependencies.js';
 import { StructuredPruner } from './StructuredPruner.js';
-import { concatModel, evalRows, FIXTURES, loadFixture, randomValues, runOnce, smallConvModel } from './test-support/pruningModels.js';
+import {
+  concatModel,
+  evalRows,
+  FIXTURES,
+  loadFixture,
+  maxRelativeDifference,
+  randomValues,
+  runOnce,
+  smallConvModel,
+  zeroRemovedInputs,
+} from './test-support/pruningModels.js';
 import { Tensor } from 'onnxruntime-node';
-
-/**
- * The reference a pruned model must match: the ORIGINAL model with the weights that read the
- * removed units set to zero. Removed channels then reach nothing, so the original computes
- * exactly what the smaller model computes (up to float summation order).
- */
-function zeroRemovedInputs(model: OnnxModel, analysis: DependencyAnalysis, plan: ReadonlyMap<string, readonly number[]>): OnnxModel {
-  const reference = model.clone();
-  const graph = reference.graph;
-  // Concatenated channels keep their input groups' kept channels at their offsets.
-  const concatenated = analysis.concatenations.map((c) => ({
-    name: c.name,
-    unitSize: 1,
-    members: c.members,
-    kept: c.segments.flatMap((s) => (plan.get(s.group ?? '') ?? [...Array(s.channels).keys()]).map((k) => s.offset + k)),
-  }));
-  const groups = [...analysis.groups.map((g) => ({ name: g.name, unitSize: g.unitSize, members: g.members, kept: plan.get(g.name) })), ...concatenated];
-  for (const group of groups) {
-    const kept = group.kept;
-    if (kept === undefined) continue;
-    const keptSet = new Set(kept);
-    for (const member of group.members) {
-      if (member.kind !== 'tensor' || member.role !== 'in') continue;
-      const tensor = graph.constantValue(member.tensor);
-      if (tensor === undefined) throw new Error(`no tensor ${member.tensor}`);
-      const dims = tensorDims(tensor);
-      const data = tensorToArray(tensor) as Float32Array;
-      const perUnit = Math.round(member.perBase * group.unitSize);
-      let inner = 1;
-      for (let d = member.axis + 1; d < dims.length; d++) inner *= dims[d] as number;
-      for (let i = 0; i < data.length; i++) {
-        const unit = Math.floor((Math.floor(i / inner) % (dims[member.axis] as number)) / perUnit);
-        if (!keptSet.has(unit)) data[i] = 0;
-      }
-      graph.setInitializer(arrayToTensor(member.tensor, data, dims));
-    }
-  }
-  return reference;
-}
-
-function maxRelativeDifference(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 1e-6;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(a[i] as number));
-  }
-  return diff / scale;
-}
 
 describe('StructuredPruner', () => {
   const models = new Map<string, OnnxModel>();

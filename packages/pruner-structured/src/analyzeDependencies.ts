@@ -157,6 +157,8 @@ class DependencyAnalyzer {
   private readonly aliases = new Map<string, string>();
   private readonly ranks = new Map<string, number>();
   private readonly macTerms: Array<{ macs: number; groups: number[] }> = [];
+  /** The nodes that registered each member tensor (`tensor@axis`): what may read it once sliced. */
+  private readonly readers = new Map<string, Set<NodeProto>>();
 
   constructor(private readonly model: ModelProto) {
     if (model.graph === undefined) throw new ModelFormatError('The model has no graph, so there is nothing to prune. Re-export the model.');
@@ -266,9 +268,15 @@ class DependencyAnalyzer {
     state.factor = factor;
   }
 
-  private addMember(group: number, member: GroupMember): void {
+  /** Adds a member to `group`; `reader` is the node whose rule sliced the tensor (it follows the channels). */
+  private addMember(group: number, member: GroupMember, reader?: NodeProto): void {
     if (member.kind === 'tensor') {
       const key = `${member.tensor}@${member.axis}`;
+      if (reader !== undefined) {
+        const readers = this.readers.get(key) ?? new Set<NodeProto>();
+        readers.add(reader);
+        this.readers.set(key, readers);
+      }
       for (const other of this.groups) {
         if (other.memberKeys.has(key)) {
           const otherRoot = this.find(this.groups.indexOf(other));
@@ -324,7 +332,7 @@ class DependencyAnalyzer {
         `input "${name}" has the same channels but is not produced by a prunable layer (e.g. a residual branch from a normalization or a graph input), so both sides must keep them`,
       );
     }
-    this.addMember(group, { kind: 'tensor', tensor, axis, perBase, role, node: node.name });
+    this.addMember(group, { kind: 'tensor', tensor, axis, perBase, role, node: node.name }, node);
   }
 
   // ------------------------------------------------------------------ op rules
@@ -420,6 +428,17 @@ class DependencyAnalyzer {
         this.annotate(node.output[0], { ...first, axis: first.axis < axis ? first.axis : first.axis - 1 + indexRank });
         return;
       }
+      case 'Slice':
+        return this.visitSlice(node, inputs);
+      case 'Split': {
+        if (first === undefined || inputs.slice(1).some((a) => a !== undefined)) throw new FreezeSignal('channels reach the split sizes');
+        const rank = this.requireDims(node.input[0]).length;
+        const axisAttribute = getIntAttribute(node, 'axis', 0);
+        const axis = axisAttribute < 0 ? axisAttribute + rank : axisAttribute;
+        if (axis === first.axis && node.output.length > 1) throw new FreezeSignal(PART_OF_THE_CHANNELS);
+        for (const output of node.output) this.annotate(output, first, rank);
+        return;
+      }
       case 'Concat': {
         const rank = this.requireDims(node.output[0]).length;
         const axisAttribute = getIntAttribute(node, 'axis', 0);
@@ -431,6 +450,32 @@ class DependencyAnalyzer {
         if (REDUCTIONS.has(op)) return this.visitReduce(node, inputs);
         throw new FreezeSignal(`op ${op} has no channel rule`);
     }
+  }
+
+  /**
+   * Slice along other axes passes the channels; along the channel axis only a slice that keeps
+   * them all (start 0, end past the last, step 1) does, and stays whole after pruning.
+   */
+  private visitSlice(node: NodeProto, inputs: ReadonlyArray<ChannelAnnotation | undefined>): void {
+    const first = inputs[0];
+    if (first === undefined || inputs.slice(1).some((a) => a !== undefined)) throw new FreezeSignal('channels reach the starts, ends, axes or steps');
+    const rank = this.requireDims(node.input[0]).length;
+    const size = this.requireDims(node.input[0])[first.axis] as number;
+    // Opset 10+ gives starts, ends, axes and steps as inputs; earlier opsets as attributes.
+    const listOf = (slot: number, attribute: string): number[] | undefined => {
+      const name = node.input[slot];
+      if (name === undefined || name === '') return getIntsAttribute(node, attribute);
+      const constant = this.view.constantValue(name);
+      if (constant === undefined) throw new FreezeSignal(`its ${attribute} are computed at run time`);
+      return Array.from(tensorToArray(constant), Number);
+    };
+    const starts = listOf(1, 'starts') ?? [];
+    const ends = listOf(2, 'ends') ?? [];
+    const axes = (listOf(3, 'axes') ?? starts.map((_, i) => i)).map((a) => (a < 0 ? a + rank : a));
+    const steps = listOf(4, 'steps') ?? axes.map(() => 1);
+    const at = axes.indexOf(first.axis);
+    if (at >= 0 && !((starts[at] ?? 0) === 0 && (ends[at] ?? 0) >= size && (steps[at] ?? 1) === 1)) throw new FreezeSignal(PART_OF_THE_CHANNELS);
+    this.annotate(node.output[0], first, rank);
   }
 
   /** Concat along the channel axis: the output's channels are the inputs' channels side by side. */
@@ -598,7 +643,7 @@ class DependencyAnalyzer {
       if (depthwise) {
         // Each output channel reads one input channel: output channels follow the input's group.
         const perBase = input.perBase * (outChannels / groupCount);
-        this.addMember(input.group, { kind: 'tensor', tensor: weight, axis: 0, perBase, role: 'out', node: node.name });
+        this.addMember(input.group, { kind: 'tensor', tensor: weight, axis: 0, perBase, role: 'out', node: node.name }, node);
         const bias = node.input[2];
         if (bias !== undefined && bias !== '') this.sliceConstant(input.group, node, bias, 0, perBase, 'other');
         this.addMember(input.group, { kind: 'conv-group', nodeIndex: this.view.indexOfNode(node), perBase: input.perBase });
@@ -607,12 +652,12 @@ class DependencyAnalyzer {
         return;
       }
       if (groupCount > 1) throw new FreezeSignal(`grouped convolution (group=${groupCount}) couples channels in blocks`);
-      this.addMember(input.group, { kind: 'tensor', tensor: weight, axis: 1, perBase: input.perBase, role: 'in', node: node.name });
+      this.addMember(input.group, { kind: 'tensor', tensor: weight, axis: 1, perBase: input.perBase, role: 'in', node: node.name }, node);
       macGroups.push(input.group);
     }
     const group = this.newGroup(outChannels, node, position);
     if (groupCount > 1) this.freeze(group, `${where}: grouped convolution (group=${groupCount}) couples channels in blocks`);
-    this.addMember(group, { kind: 'tensor', tensor: weight, axis: 0, perBase: 1, role: 'out', node: node.name });
+    this.addMember(group, { kind: 'tensor', tensor: weight, axis: 0, perBase: 1, role: 'out', node: node.name }, node);
     const bias = node.input[2];
     if (bias !== undefined && bias !== '') this.sliceConstant(group, node, bias, 0, 1, 'other');
     this.annotate(node.output[0], { group, axis: 1, perBase: 1 }, dims.length);
@@ -630,13 +675,13 @@ class DependencyAnalyzer {
     const transB = getIntAttribute(node, 'transB', 0) === 1;
     if (input !== undefined) {
       if (input.axis !== (transA ? 0 : 1)) throw new FreezeSignal('channels on the batch axis of the input');
-      this.addMember(input.group, { kind: 'tensor', tensor: weight, axis: transB ? 1 : 0, perBase: input.perBase, role: 'in', node: node.name });
+      this.addMember(input.group, { kind: 'tensor', tensor: weight, axis: transB ? 1 : 0, perBase: input.perBase, role: 'in', node: node.name }, node);
       macGroups.push(input.group);
     }
     const dims = tensorDims(this.view.constantValue(weight) as NonNullable<ReturnType<OnnxGraph['constantValue']>>);
     const outFeatures = (transB ? dims[0] : dims[1]) as number;
     const group = this.newGroup(outFeatures, node, position);
-    this.addMember(group, { kind: 'tensor', tensor: weight, axis: transB ? 0 : 1, perBase: 1, role: 'out', node: node.name });
+    this.addMember(group, { kind: 'tensor', tensor: weight, axis: transB ? 0 : 1, perBase: 1, role: 'out', node: node.name }, node);
     const bias = node.input[2];
     if (bias !== undefined && bias !== '') {
       const biasDims = this.dims(bias);
@@ -660,11 +705,11 @@ class DependencyAnalyzer {
         const outputRank = aDims.length;
       if (a !== undefined) {
         if (a.axis !== aDims.length - 1) throw new FreezeSignal('channels on a row axis reach a weight layer');
-        this.addMember(a.group, { kind: 'tensor', tensor: weight, axis: 0, perBase: a.perBase, role: 'in', node: node.name });
+        this.addMember(a.group, { kind: 'tensor', tensor: weight, axis: 0, perBase: a.perBase, role: 'in', node: node.name }, node);
         macGroups.push(a.group);
       }
       const group = this.newGroup(weightDims[1] as number, node, position);
-      this.addMember(group, { kind: 'tensor', tensor: weight, axis: 1, perBase: 1, role: 'out', node: node.name });
+      this.addMember(group, { kind: 'tensor', tensor: weight, axis: 1, perBase: 1, role: 'out', node: node.name }, node);
       this.annotate(node.output[0], { group, axis: outputRank - 1, perBase: 1 });
       return;
     }
@@ -708,11 +753,16 @@ class DependencyAnalyzer {
   private finish(stats: ModelStats): DependencyAnalysis {
     const { params, macs } = stats;
     const allRoots = this.groups.map((_, i) => i).filter((i) => this.find(i) === i);
+    for (const root of allRoots) this.freezeSharedTensors(this.groups[root] as GroupState);
     // Concatenated channels that cannot change freeze the groups feeding them.
     for (const root of allRoots) {
       const state = this.groups[root] as GroupState;
       if (state.segments === undefined) continue;
       if (state.factor !== 1) state.frozen.push(`${describeNode(state.concat as NodeProto)}: concatenated channels split into blocks`);
+      // A group whose units became blocks after the Concat (heads further on) is kept at the Concat by channel.
+      if (state.segments.some((segment) => segment.group !== undefined && this.state(segment.group).factor !== 1)) {
+        state.frozen.push(`${describeNode(state.concat as NodeProto)}: a concatenated group is pruned in blocks of channels elsewhere`);
+      }
       if (state.frozen.length === 0) continue;
       for (const segment of state.segments) {
         if (segment.group === undefined) continue;
@@ -817,6 +867,38 @@ class DependencyAnalyzer {
     };
   }
 
+  /**
+   * Freezes a group with a member tensor that some node reads without following the group's
+   * channels (an initializer shared with a layer on a frozen path or outside any group): slicing
+   * it would break that node. Identity aliases of the tensor count through their readers.
+   */
+  private freezeSharedTensors(state: GroupState): void {
+    for (const member of state.members) {
+      if (member.kind !== 'tensor') continue;
+      const readers = this.readers.get(`${member.tensor}@${member.axis}`) ?? new Set<NodeProto>();
+      const pending = [member.tensor];
+      const seen = new Set<string>();
+      while (pending.length > 0) {
+        const name = pending.pop() as string;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        if (this.view.isGraphOutput(name)) {
+          const reason = `tensor "${member.tensor}" is a graph output, so it cannot be sliced`;
+          if (!state.frozen.includes(reason)) state.frozen.push(reason);
+        }
+        for (const consumer of this.view.consumersOf(name)) {
+          const output = consumer.output[0];
+          if (consumer.opType === 'Identity' && output !== undefined && this.aliases.get(output) === member.tensor) {
+            pending.push(output);
+          } else if (!readers.has(consumer)) {
+            const reason = `tensor "${member.tensor}" is also read by ${describeNode(consumer)}, which does not follow these channels (a shared initializer or constant)`;
+            if (!state.frozen.includes(reason)) state.frozen.push(reason);
+          }
+        }
+      }
+    }
+  }
+
   /** The parameter tensors `countModelStats` counts, each with the groups slicing it. */
   private paramTerms(): ParamTerm[] {
     const slicedBy = new Map<string, number[]>();
@@ -847,6 +929,14 @@ class DependencyAnalyzer {
     return terms;
   }
 }
+
+/**
+ * Why Split and Slice along the channels freeze: how many of a part's channels survive depends on
+ * which units are kept, not only on how many, so neither the part's shape nor the plan's cost
+ * could be predicted from the kept counts.
+ */
+const PART_OF_THE_CHANNELS =
+  'it takes part of the channels; how many of them survive pruning depends on which channels are kept, so the split cannot be predicted from kept counts';
 
 /** Thrown inside a rule to freeze the groups reaching the node, with the reason. */
 class FreezeSignal extends Error {}

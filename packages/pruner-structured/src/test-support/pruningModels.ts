@@ -14,8 +14,13 @@ import {
   ModelProtoSchema,
   OnnxModel,
   OperatorSetIdProtoSchema,
+  type NodeProto,
   type TensorProto,
+  tensorDims,
+  tensorToArray,
+  type ValueInfoProto,
 } from '@open-autoglm/onnx';
+import type { DependencyAnalysis } from '../analyzeDependencies.js';
 import { Tensor } from 'onnxruntime-node';
 
 export const FIXTURES = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam'] as const;
@@ -72,9 +77,18 @@ export function randomValues(length: number, seed = 1): Float32Array {
   return out;
 }
 
-function weight(name: string, dims: number[], seed: number): TensorProto {
+/** A float initializer of deterministic values in [-1, 1). */
+export function weight(name: string, dims: number[], seed: number): TensorProto {
   return arrayToTensor(name, randomValues(dims.reduce((a, b) => a * b, 1), seed), dims);
 }
+
+/** A model (opset 17) from hand-written nodes, initializers, inputs and outputs. */
+export function handBuiltModel(nodes: NodeProto[], initializer: TensorProto[], input: ValueInfoProto[], output: ValueInfoProto[]): OnnxModel {
+  const graph = create(GraphProtoSchema, { name: 'hand-built', input, output, initializer, node: nodes });
+  const opsetImport = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })];
+  return new OnnxModel(create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph }));
+}
+
 
 export interface SmallModelOptions {
   /** Puts a custom-domain op on the first conv's branch. */
@@ -169,4 +183,54 @@ export function concatModel(): OnnxModel {
   });
   const opsetImport = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })];
   return new OnnxModel(create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph }));
+}
+
+/**
+ * The reference a pruned model must match: the ORIGINAL model with the weights that read the
+ * removed units set to zero. Removed channels then reach nothing, so the original computes
+ * exactly what the smaller model computes (up to float summation order).
+ */
+export function zeroRemovedInputs(model: OnnxModel, analysis: DependencyAnalysis, plan: ReadonlyMap<string, readonly number[]>): OnnxModel {
+  const reference = model.clone();
+  const graph = reference.graph;
+  // Concatenated channels keep their input groups' kept channels at their offsets.
+  const concatenated = analysis.concatenations.map((c) => ({
+    name: c.name,
+    unitSize: 1,
+    members: c.members,
+    kept: c.segments.flatMap((s) => (plan.get(s.group ?? '') ?? [...Array(s.channels).keys()]).map((k) => s.offset + k)),
+  }));
+  const groups = [...analysis.groups.map((g) => ({ name: g.name, unitSize: g.unitSize, members: g.members, kept: plan.get(g.name) })), ...concatenated];
+  for (const group of groups) {
+    const kept = group.kept;
+    if (kept === undefined) continue;
+    const keptSet = new Set(kept);
+    for (const member of group.members) {
+      if (member.kind !== 'tensor' || member.role !== 'in') continue;
+      const tensor = graph.constantValue(member.tensor);
+      if (tensor === undefined) throw new Error(`no tensor ${member.tensor}`);
+      const dims = tensorDims(tensor);
+      const data = tensorToArray(tensor) as Float32Array;
+      const perUnit = Math.round(member.perBase * group.unitSize);
+      let inner = 1;
+      for (let d = member.axis + 1; d < dims.length; d++) inner *= dims[d] as number;
+      for (let i = 0; i < data.length; i++) {
+        const unit = Math.floor((Math.floor(i / inner) % (dims[member.axis] as number)) / perUnit);
+        if (!keptSet.has(unit)) data[i] = 0;
+      }
+      graph.setInitializer(arrayToTensor(member.tensor, data, dims));
+    }
+  }
+  return reference;
+}
+
+/** Largest absolute difference, relative to the largest magnitude of `a`. */
+export function maxRelativeDifference(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 1e-6;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+    scale = Math.max(scale, Math.abs(a[i] as number));
+  }
+  return diff / scale;
 }
