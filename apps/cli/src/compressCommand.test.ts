@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,28 @@ describe('autoglm compress and init', () => {
     const again = await runBinary(work, 'init', model, ...data);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exists; it was left as it is\. Pass --force/);
+  });
+
+  it('should write paths that YAML would misread (": ", " #", ",", "}") so that the config validates with the same files', async () => {
+    const work = await mkdtemp(path.join(dir, 'init-odd-'));
+    const odd = path.join(work, '*odd: #1, {x}');
+    await mkdir(odd);
+    const model = path.join(odd, '*lenet: #5.onnx');
+    const x = path.join(odd, 'val #x, 1.npy');
+    const y = path.join(odd, 'val: y}.npy');
+    await copyFile(path.join(quickstart, 'lenet5-fmnist.onnx'), model);
+    await copyFile(path.join(quickstart, 'fmnist-val-500.x.npy'), x);
+    await copyFile(path.join(quickstart, 'fmnist-val-500.y.npy'), y);
+    const out = path.join(odd, 'auto glm: #1.yaml');
+    const init = await runBinary(work, 'init', model, '--data', x, '--labels', y, '--out', out);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    const loaded = await loadConfig(out);
+    expect([loaded.config.model, loaded.config.data.val.x, loaded.config.data.val.y, loaded.config.data.calib?.x]).toEqual([model, x, y, x]);
+    const validated = await runBinary(work, 'validate', out, '--json');
+    expect(validated.stderr).toBe('');
+    expect(validated.code).toBe(0);
+    expect(JSON.parse(validated.stdout)).toMatchObject({ valid: true, model: { path: model }, data: { val: { samples: 500, labelled: true } } });
   });
 
   it('should run the search, print the report as JSON and write the outputs', async () => {

@@ -55,9 +55,11 @@ export function initCommand(io: CliIo): Command {
       if (options.trainData !== undefined && options.trainLabels !== undefined) await loadDataset({ x: options.trainData, y: options.trainLabels });
 
       const folder = path.dirname(out);
+      // Quoted as a JSON string, which is a YAML double-quoted scalar: a path holding `: `, ` #`,
+      // `,` or `}` keeps its meaning inside the flow mappings below.
       const relative = (file: string): string => {
         const from = path.relative(folder, path.resolve(file)).split(path.sep).join('/');
-        return from.startsWith('.') ? from : `./${from}`;
+        return JSON.stringify(from.startsWith('.') ? from : `./${from}`);
       };
       const distill = options.trainData !== undefined && options.trainLabels !== undefined;
       const text = [
