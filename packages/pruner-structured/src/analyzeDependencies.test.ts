@@ -103,6 +103,28 @@ describe('analyzeDependencies', () => {
     await expectEquivalent(model, pruner, { perLayer: { conv_a: 0.5, gemm: 0.5, matmul: 0.4 } });
   });
 
+  it('should join a residual chain through Sub and a gating Mul into one group, and flatten it through a Reshape to [0, -1]', async () => {
+    const nodes = [
+      makeNode('Conv', ['x', 'wa'], ['a'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv_a'),
+      makeNode('Relu', ['a'], ['a_relu'], {}, 'relu_a'),
+      makeNode('Conv', ['x', 'wb'], ['b'], { kernel_shape: [1, 1] }, 'conv_b'),
+      makeNode('Sub', ['a_relu', 'b'], ['difference'], {}, 'residual'),
+      makeNode('Conv', ['x', 'wc'], ['c'], { kernel_shape: [1, 1] }, 'conv_c'),
+      makeNode('Sigmoid', ['c'], ['gate'], {}, 'sigmoid'),
+      makeNode('Mul', ['difference', 'gate'], ['gated'], {}, 'gating'),
+      makeNode('Reshape', ['gated', 'flat_shape'], ['flat'], {}, 'flatten'),
+      makeNode('Gemm', ['flat', 'wf'], ['y'], {}, 'fc'),
+    ];
+    const initializers = [weight('wa', [8, 3, 3, 3], 51), weight('wb', [8, 3, 1, 1], 52), weight('wc', [8, 3, 1, 1], 53), weight('wf', [128, 5], 54), int64('flat_shape', [0, -1])];
+    const model = handBuiltModel(nodes, initializers, [input('x', 3)], [output('y')]);
+    const pruner = new StructuredPruner(model);
+    expect(pruner.analysis.groups.map((g) => [g.name, g.layers, g.frozenReasons.length])).toEqual([
+      ['conv_a', ['conv_a', 'conv_b', 'conv_c'], 0],
+      ['fc', ['fc'], 1],
+    ]);
+    await expectEquivalent(model, pruner, { perLayer: { conv_a: 0.5 } });
+  });
+
   it('should pass channels through Slice and Split on other axes and through a Slice that keeps every channel', async () => {
     const nodes = [
       makeNode('Conv', ['x', 'wa'], ['a'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv_a'),
