@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { planStaticQuantization } from './planStaticQuantization.js';
 import { prepareForQuantization } from './prepareForQuantization.js';
 import { quantizeStatic } from './quantizeStatic.js';
+import { gemmChain } from './test-support/gemmChain.js';
 
 const K = 4;
 const N = 3;
@@ -95,5 +96,69 @@ describe('insertQdq', () => {
       // may round the requantization one step differently.
       expected.forEach((v, i) => expect(Math.abs((y[i] as number) - v), `${level} #${i}`).toBeLessThanOrEqual(level === 'all' ? st * 1.01 : 1e-5));
     }
+  });
+});
+
+async function runAt(model: OnnxModel, level: OptimizationLevel, x: Float32Array, k: number): Promise<Float32Array> {
+  const session = await createSession(model.toBytes(), { device: 'cpu', threads: 1, optimizationLevel: level });
+  try {
+    return (await session.run({ x: new Tensor('float32', x, [x.length / k, k]) })).y?.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+const datasetOf = (x: Float32Array, k: number): Dataset =>
+  new Dataset(new Map([['x', { dtype: 'float32' as const, shape: [x.length / k, k], data: x, file: undefined }]]), undefined);
+
+describe('insertQdq weights', () => {
+  it('should scale a Gemm weight without transB per output column (axis 1), as the fused kernel reads it', async () => {
+    // Columns of very different magnitudes: a scale applied along the wrong axis shows at once.
+    const weight = Float32Array.from([1, 100, 0.01, -0.5, -60, 0.02, 0.25, 30, -0.015, -1, 90, 0.005]); // [K=4, N=3]
+    const model = gemmChain(4, [{ weight, dims: [4, 3], bias: Float32Array.of(0.1, -2, 0.001), transB: 0 }]);
+    const x = Float32Array.from([0.2, -0.5, 1.0, 0.3, -0.9, 0.4, 0.1, 0.8]);
+    const result = await quantizeStatic(model, datasetOf(x, 4));
+    expect(result.weights[0]?.axis).toBe(1);
+    expect(result.weights[0]?.scales.map((s) => s * 127)).toEqual([1, 100, 0.02].map((m) => expect.closeTo(m, 5)));
+    const reference = await runAt(model, 'disabled', x, 4);
+    for (const level of ['disabled', 'all'] as OptimizationLevel[]) {
+      const y = await runAt(result.model, level, x, 4);
+      // Per column, within 1 % of the column's magnitude (x is quantized to 1/255 of its range).
+      y.forEach((v, i) => expect(Math.abs(v - (reference[i] as number)), `${level} #${i}`).toBeLessThan([1.5, 150, 0.03][i % 3]! * 0.01));
+    }
+  });
+
+  it('should store a weight read by two nodes (tied) once, as one int8 initializer both read', async () => {
+    const weight = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i + 1));
+    const model = gemmChain(4, [
+      { weight, dims: [4, 4], bias: Float32Array.of(0.1, 0.2, 0.3, 0.4), transB: 1 },
+      { tiedTo: 0, bias: Float32Array.of(-0.1, 0, 0.1, 0.2), transB: 1 },
+    ]);
+    const x = Float32Array.from({ length: 16 }, (_, i) => Math.cos(i));
+    const result = await quantizeStatic(model, datasetOf(x, 4));
+    // int8 initializers of the weight's shape (the zero points are int8 as well).
+    const int8 = result.model.graph.initializers.filter((t) => t.dataType === DataType.INT8 && t.dims.length === 2);
+    expect(int8).toHaveLength(1);
+    const readers = result.model.graph.consumersOf(int8[0]!.name);
+    expect(readers.map((n) => n.opType)).toEqual(['DequantizeLinear', 'DequantizeLinear']);
+    const reference = await runAt(model, 'disabled', x, 4);
+    const y = await runAt(result.model, 'all', x, 4);
+    y.forEach((v, i) => expect(Math.abs(v - (reference[i] as number)), `#${i}`).toBeLessThan(0.05));
+  });
+
+  it('should widen a tiny weight scale until its bias fits int32 at scale s_input * s_weight', async () => {
+    // max|w| = 1e-7 gives s_w ~ 8e-10; with s_x = 1/255 the bias 10 would need 3e12 > 2^31 steps.
+    const weight = Float32Array.from([1e-7, -1e-7, 5e-8, 2e-8, 1e-7, 0, -3e-8, 1e-7, 4e-8]);
+    const model = gemmChain(3, [{ weight, dims: [3, 3], bias: Float32Array.of(10, -10, 3), transB: 1 }]);
+    const x = Float32Array.from([0, 0.5, 1, 1, 0.25, 0]);
+    const result = await quantizeStatic(model, datasetOf(x, 3));
+    const reference = await runAt(model, 'disabled', x, 3);
+    for (const level of ['disabled', 'all'] as OptimizationLevel[]) {
+      const y = await runAt(result.model, level, x, 3);
+      y.forEach((v, i) => expect(Math.abs(v - (reference[i] as number)), `${level} #${i}`).toBeLessThan(1e-5));
+    }
+    const inputScale = result.activations.find((a) => a.tensor === 'x')?.scale as number;
+    const scales = result.weights[0]?.scales as readonly number[];
+    [10, 10, 3].forEach((b, c) => expect(b / Math.fround((scales[c] as number) * inputScale)).toBeLessThanOrEqual(2 ** 31 - 1));
   });
 });

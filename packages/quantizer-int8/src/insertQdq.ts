@@ -6,6 +6,7 @@ import {
   type NodeProto,
   type OnnxGraph,
   type OnnxModel,
+  type TensorProto,
   tensorDims,
   tensorToArray,
 } from '@open-autoglm/onnx';
@@ -77,7 +78,8 @@ export function insertQdq(
     producer.output[0] = reluOutput;
     graph.invalidate();
   }
-  const weights = plan.weights.map((weight) => quantizeWeight(graph, weight, parameters));
+  const stored = new Map<string, StoredWeight>();
+  const weights = plan.weights.map((weight) => quantizeWeight(graph, weight, parameters, stored));
   for (const tensor of plan.tensors) quantizeActivation(graph, parameters.get(tensor) as QuantizedActivation);
   return { activations: [...parameters.values()], weights };
 }
@@ -116,10 +118,21 @@ function quantizeActivation(graph: OnnxGraph, activation: QuantizedActivation): 
   }
 }
 
+/** An int8 weight already stored, with its scales and zero points, for the next node reading the same float weight. */
+interface StoredWeight {
+  readonly quantized: string;
+  readonly scale: string;
+  readonly zeroPoint: string;
+}
+
+/** Largest int32: a bias quantized beyond it would be clipped, silently changing the layer's output. */
+const INT32_MAX = 2 ** 31 - 1;
+
 function quantizeWeight(
   graph: OnnxGraph,
   plan: WeightPlan,
   activations: ReadonlyMap<string, QuantizedActivation>,
+  stored: Map<string, StoredWeight>,
 ): QuantizedWeight {
   const { node } = plan;
   const weightName = node.input[plan.slot] as string;
@@ -138,71 +151,108 @@ function quantizeWeight(
     const c = channelOf(i);
     absMax[c] = Math.max(absMax[c] as number, Math.abs(values[i] as number));
   }
-  const scales = Array.from(absMax, (m) => symmetricWeightScale(m));
-  const { qmin, qmax } = integerRange('int8', true);
-  const quantized = new Int8Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    quantized[i] = quantizeValue(values[i] as number, { scale: scales[channelOf(i)] as number, zeroPoint: 0 }, qmin, qmax);
+  let scales = Array.from(absMax, (m) => symmetricWeightScale(m));
+
+  const input = activations.get(node.input[0] ?? '');
+  const bias = plan.biasSlot === undefined || input === undefined ? undefined : int32BiasOf(graph, node, plan.biasSlot, scales.length);
+  if (bias !== undefined && input !== undefined) scales = widenForInt32Bias(scales, bias.values, input.scale);
+
+  // Nodes reading one float weight (tied weights) read one int8 copy: half the storage, and
+  // quantization-aware training keeps the tie. A different axis or scale gets its own copy.
+  const key = JSON.stringify([weightName, axis, scales]);
+  let shared = stored.get(key);
+  if (shared === undefined) {
+    const { qmin, qmax } = integerRange('int8', true);
+    const quantized = new Int8Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      quantized[i] = quantizeValue(values[i] as number, { scale: scales[channelOf(i)] as number, zeroPoint: 0 }, qmin, qmax);
+    }
+    shared = addQuantizedInitializers(graph, node.name === '' ? weightName : `${node.name}.weight`, quantized, dims, scales, axis, DataType.INT8);
+    stored.set(key, shared);
   }
   const base = node.name === '' ? weightName : `${node.name}.weight`;
-  const dequantized = addDequantizedConstant(graph, node, base, quantized, dims, scales, axis, DataType.INT8);
-  graph.setNodeInput(node, plan.slot, dequantized);
+  graph.setNodeInput(node, plan.slot, addDequantize(graph, node, base, shared, axis));
   removeIfUnused(graph, weightName);
 
-  let bias = false;
-  const input = activations.get(node.input[0] ?? '');
-  if (plan.biasSlot !== undefined && input !== undefined) {
-    const biasName = node.input[plan.biasSlot] as string;
-    const biasTensor = graph.constantValue(biasName);
-    if (biasTensor !== undefined && biasTensor.dataType === DataType.FLOAT) {
-      const biasValues = tensorToArray(biasTensor) as Float32Array;
-      const biasDims = tensorDims(biasTensor);
-      const perChannel = scales.length > 1;
-      if (biasDims.length === 1 && (!perChannel || biasValues.length === scales.length)) {
-        const biasScales = scales.map((s) => Math.fround(s * input.scale));
-        const biasQuantized = new Int32Array(biasValues.length);
-        for (let i = 0; i < biasValues.length; i++) {
-          const s = biasScales[perChannel ? i : 0] as number;
-          biasQuantized[i] = Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, roundHalfToEven((biasValues[i] as number) / s)));
-        }
-        const biasBase = node.name === '' ? biasName : `${node.name}.bias`;
-        const biasOut = addDequantizedConstant(
-          graph, node, biasBase, biasQuantized, biasDims, biasScales, perChannel ? 0 : undefined, DataType.INT32,
-        );
-        graph.setNodeInput(node, plan.biasSlot, biasOut);
-        removeIfUnused(graph, biasName);
-        bias = true;
-      }
-    }
-  }
-  return { node: node.name, weight: weightName, axis, scales, bias };
+  if (bias === undefined || input === undefined) return { node: node.name, weight: weightName, axis, scales, bias: false };
+  const perChannel = scales.length > 1;
+  const biasScales = scales.map((s) => Math.fround(s * input.scale));
+  const biasQuantized = Int32Array.from(bias.values, (b, i) => clampInt32(roundHalfToEven(b / (biasScales[perChannel ? i : 0] as number))));
+  const biasBase = node.name === '' ? bias.name : `${node.name}.bias`;
+  const biasStored = addQuantizedInitializers(graph, biasBase, biasQuantized, tensorDims(bias.tensor), biasScales, perChannel ? 0 : undefined, DataType.INT32);
+  graph.setNodeInput(node, plan.biasSlot as number, addDequantize(graph, node, biasBase, biasStored, perChannel ? 0 : undefined));
+  removeIfUnused(graph, bias.name);
+  return { node: node.name, weight: weightName, axis, scales, bias: true };
 }
 
-/** An integer initializer with its scales, zero points and a DequantizeLinear before `reader`. */
-function addDequantizedConstant(
+/** The node's float bias when it can go to int32 (a constant vector, one value per weight scale when per channel). */
+function int32BiasOf(
   graph: OnnxGraph,
-  reader: NodeProto,
+  node: NodeProto,
+  slot: number,
+  channels: number,
+): { name: string; tensor: TensorProto; values: Float32Array } | undefined {
+  const name = node.input[slot] as string;
+  const tensor = graph.constantValue(name);
+  if (tensor === undefined || tensor.dataType !== DataType.FLOAT) return undefined;
+  const values = tensorToArray(tensor) as Float32Array;
+  if (tensorDims(tensor).length !== 1 || (channels > 1 && values.length !== channels)) return undefined;
+  return { name, tensor, values };
+}
+
+/**
+ * Weight scales large enough that every bias fits int32 at scale s_input * s_weight: a tiny
+ * weight (scale ~1e-9) under a small input scale would otherwise need a bias beyond 2^31 and be
+ * clipped. The weight then uses fewer of its 255 levels, which costs far less than a wrong bias.
+ */
+function widenForInt32Bias(scales: readonly number[], bias: Float32Array, inputScale: number): number[] {
+  return scales.map((scale, c) => {
+    let largest = 0;
+    bias.forEach((b, i) => {
+      if (scales.length === 1 || i === c) largest = Math.max(largest, Math.abs(b));
+    });
+    let widened = scale;
+    if (largest / Math.fround(widened * inputScale) <= INT32_MAX) return widened;
+    widened = Math.fround(largest / (inputScale * INT32_MAX));
+    // float32 rounding of the product can land just below what is needed: step up until it fits.
+    while (largest / Math.fround(widened * inputScale) > INT32_MAX) widened = Math.fround(widened * (1 + 2 ** -22));
+    return widened;
+  });
+}
+
+function clampInt32(x: number): number {
+  return Math.max(-INT32_MAX - 1, Math.min(INT32_MAX, x));
+}
+
+/** An integer initializer with its scale and zero-point initializers. */
+function addQuantizedInitializers(
+  graph: OnnxGraph,
   base: string,
   values: Int8Array | Int32Array,
   dims: readonly number[],
   scales: readonly number[],
   axis: number | undefined,
   dataType: DataType,
-): string {
-  const quantizedName = graph.uniqueName(`${base}_quantized`);
-  const scaleName = graph.uniqueName(`${base}_scale`);
-  const zeroPointName = graph.uniqueName(`${base}_zero_point`);
+): StoredWeight {
+  const quantized = graph.uniqueName(`${base}_quantized`);
+  const scale = graph.uniqueName(`${base}_scale`);
+  const zeroPoint = graph.uniqueName(`${base}_zero_point`);
   const scaleDims = axis === undefined ? [] : [scales.length];
-  graph.setInitializer(arrayToTensor(quantizedName, values, dims, dataType));
-  graph.setInitializer(arrayToTensor(scaleName, Float32Array.from(scales), scaleDims));
+  graph.setInitializer(arrayToTensor(quantized, values, dims, dataType));
+  graph.setInitializer(arrayToTensor(scale, Float32Array.from(scales), scaleDims));
   const zeros = dataType === DataType.INT32 ? new Int32Array(scales.length) : new Int8Array(scales.length);
-  graph.setInitializer(arrayToTensor(zeroPointName, axis === undefined ? zeros.subarray(0, 1) : zeros, scaleDims, dataType));
+  graph.setInitializer(arrayToTensor(zeroPoint, axis === undefined ? zeros.subarray(0, 1) : zeros, scaleDims, dataType));
+  return { quantized, scale, zeroPoint };
+}
+
+/** A DequantizeLinear of stored integers right before `reader` (one per reader, as ORT's fusion wants); its output name. */
+function addDequantize(graph: OnnxGraph, reader: NodeProto, base: string, stored: StoredWeight, axis: number | undefined): string {
   const output = graph.uniqueName(`${base}_dequantized`);
   graph.insertNodeBefore(
     reader,
     makeNode(
       'DequantizeLinear',
-      [quantizedName, scaleName, zeroPointName],
+      [stored.quantized, stored.scale, stored.zeroPoint],
       [output],
       axis === undefined ? {} : { axis },
       graph.uniqueName(`${base}_DequantizeLinear`),

@@ -5,8 +5,10 @@ import {
   DataType,
   getIntAttribute,
   makeNode,
+  type NodeProto,
   type OnnxGraph,
   type OnnxModel,
+  type TensorProto,
   tensorDims,
   tensorToArray,
 } from '@open-autoglm/onnx';
@@ -39,22 +41,23 @@ export interface QuantizationAwareTrainingResult {
   readonly history: readonly EpochSummary[];
 }
 
-/** A weight turned back into a trainable float behind QuantizeLinear -> DequantizeLinear. */
+/**
+ * An int8 weight turned back into a trainable float behind one QuantizeLinear, whose output every
+ * DequantizeLinear of the weight reads (tied weights stay tied).
+ */
 interface FakeQuantWeight {
   readonly float: string;
   readonly quantize: string;
-  readonly dequantize: string;
   readonly scale: string;
   readonly zeroPoint: string;
   readonly axis: number | undefined;
 }
 
-/** An int32 bias turned back into a trainable float read directly by its node. */
+/** An int32 bias turned back into a trainable float read directly by its nodes. */
 interface FloatBias {
   readonly float: string;
   /** Its DequantizeLinear's scale (s_input * s_weight), kept to requantize after training. */
   readonly scale: string;
-  readonly readerOutput: string;
 }
 
 /**
@@ -104,42 +107,48 @@ export async function quantizationAwareTraining(
   return { model: trained, initial, history: result.history };
 }
 
-/** Rewrites int8 weights and int32 biases of a QDQ graph into trainable float fake quantization. */
+/**
+ * Rewrites int8 weights and int32 biases of a QDQ graph into trainable float fake quantization.
+ * DequantizeLinear nodes reading one integer initializer with the same scale, zero point and
+ * axis share one float copy (a tied weight is one parameter); with other parameters they
+ * dequantize to other values, so each such group gets a float copy of its own.
+ */
 function toFakeQuantization(graph: OnnxGraph): { weights: FakeQuantWeight[]; biases: FloatBias[] } {
-  const weights: FakeQuantWeight[] = [];
-  const biases: FloatBias[] = [];
-  for (const node of [...graph.nodes]) {
+  const groups = new Map<string, NodeProto[]>();
+  for (const node of graph.nodes) {
     if (node.opType !== 'DequantizeLinear') continue;
     const stored = graph.getInitializer(node.input[0] ?? '');
     if (stored === undefined || (stored.dataType !== DataType.INT8 && stored.dataType !== DataType.INT32)) continue;
-    const scale = node.input[1] as string;
-    const zeroPoint = node.input[2] as string;
-    const axis = getIntAttribute(node, 'axis');
-    const values = dequantized(graph, stored.name, scale, axis);
-    const dims = tensorDims(stored);
+    const key = JSON.stringify([stored.name, node.input[1], node.input[2], axisOf(graph, node)]);
+    groups.set(key, [...(groups.get(key) ?? []), node]);
+  }
+  const weights: FakeQuantWeight[] = [];
+  const biases: FloatBias[] = [];
+  const replaced = new Set<string>();
+  for (const readers of groups.values()) {
+    const first = readers[0] as NodeProto;
+    const stored = graph.getInitializer(first.input[0] as string) as TensorProto;
+    const scale = first.input[1] as string;
+    const zeroPoint = first.input[2] as string;
+    const axis = axisOf(graph, first);
+    const float = graph.uniqueName(stored.name.replace(/_quantized$/, '_float'));
+    graph.setInitializer(arrayToTensor(float, dequantized(graph, stored.name, scale, axis), tensorDims(stored)));
+    replaced.add(stored.name);
     if (stored.dataType === DataType.INT8) {
-      const float = graph.uniqueName(stored.name.replace(/_quantized$/, '_float'));
       const fakeQuantized = graph.uniqueName(`${float}_fake_quantized`);
-      graph.setInitializer(arrayToTensor(float, values, dims));
       const quantize = graph.uniqueName(`${float}_QuantizeLinear`);
-      graph.insertNodeBefore(
-        node,
-        makeNode('QuantizeLinear', [float, scale, zeroPoint], [fakeQuantized], axis === undefined ? {} : { axis }, quantize),
-      );
-      graph.setNodeInput(node, 0, fakeQuantized);
-      graph.removeInitializer(stored.name);
-      weights.push({ float, quantize, dequantize: node.name, scale, zeroPoint, axis });
+      graph.insertNodeBefore(first, makeNode('QuantizeLinear', [float, scale, zeroPoint], [fakeQuantized], axis === undefined ? {} : { axis }, quantize));
+      for (const reader of readers) graph.setNodeInput(reader, 0, fakeQuantized);
+      weights.push({ float, quantize, scale, zeroPoint, axis });
     } else {
-      const float = graph.uniqueName(stored.name.replace(/_quantized$/, '_float'));
-      graph.setInitializer(arrayToTensor(float, values, dims));
-      const output = node.output[0] as string;
-      const reader = graph.consumersOf(output)[0];
-      graph.replaceUses(output, float);
-      graph.removeNode(node);
-      graph.removeInitializer(stored.name);
-      biases.push({ float, scale, readerOutput: reader?.output[0] ?? '' });
+      for (const reader of readers) {
+        graph.replaceUses(reader.output[0] as string, float);
+        graph.removeNode(reader);
+      }
+      biases.push({ float, scale });
     }
   }
+  for (const name of replaced) if (graph.consumersOf(name).length === 0) graph.removeInitializer(name);
   return { weights, biases };
 }
 
@@ -149,8 +158,7 @@ function toRealQuantization(graph: OnnxGraph, weights: readonly FakeQuantWeight[
   for (const weight of weights) {
     const trained = graph.getInitializer(weight.float);
     const quantizeNode = graph.nodes.find((n) => n.name === weight.quantize);
-    const dequantizeNode = graph.nodes.find((n) => n.name === weight.dequantize);
-    if (trained === undefined || quantizeNode === undefined || dequantizeNode === undefined) {
+    if (trained === undefined || quantizeNode === undefined) {
       throw new ConfigError(`The trained model lost the fake quantization of "${weight.float}"; it cannot be exported as QDQ.`);
     }
     const values = tensorToArray(trained) as Float32Array;
@@ -160,14 +168,16 @@ function toRealQuantization(graph: OnnxGraph, weights: readonly FakeQuantWeight[
     const quantized = Int8Array.from(values, (v, i) => quantizeValue(v, { scale: scales[channelOf(i)] as number, zeroPoint: 0 }, qmin, qmax));
     const name = graph.uniqueName(weight.float.replace(/_float$/, '_quantized'));
     graph.setInitializer(arrayToTensor(name, quantized, dims));
-    graph.setNodeInput(dequantizeNode, 0, name);
+    graph.replaceUses(quantizeNode.output[0] as string, name);
     graph.removeNode(quantizeNode);
     graph.removeInitializer(weight.float);
   }
   for (const bias of biases) {
     const trained = graph.getInitializer(bias.float);
-    const reader = graph.producerOf(bias.readerOutput);
-    if (trained === undefined || reader === undefined) continue;
+    const readers = [...graph.consumersOf(bias.float)];
+    if (trained === undefined || readers.length === 0) {
+      throw new ConfigError(`The trained model lost the bias "${bias.float}"; it cannot be exported as QDQ.`);
+    }
     const values = tensorToArray(trained) as Float32Array;
     const scales = scalesOf(graph, bias.scale);
     const quantized = Int32Array.from(values, (v, i) =>
@@ -175,16 +185,19 @@ function toRealQuantization(graph: OnnxGraph, weights: readonly FakeQuantWeight[
     );
     const name = graph.uniqueName(bias.float.replace(/_float$/, '_quantized'));
     const zeroPoint = graph.uniqueName(`${name}_zero_point`);
-    const output = graph.uniqueName(`${name}_dequantized`);
     graph.setInitializer(arrayToTensor(name, quantized, tensorDims(trained)));
     graph.setInitializer(arrayToTensor(zeroPoint, new Int32Array(scales.length), scales.length > 1 ? [scales.length] : []));
-    graph.insertNodeBefore(
-      reader,
-      makeNode('DequantizeLinear', [name, bias.scale, zeroPoint], [output], scales.length > 1 ? { axis: 0 } : {}, graph.uniqueName(`${name}_DequantizeLinear`)),
-    );
-    reader.input.forEach((input, slot) => {
-      if (input === bias.float) graph.setNodeInput(reader, slot, output);
-    });
+    // One DequantizeLinear per reader, as quantizeStatic writes them (ORT fuses each node unit).
+    for (const reader of readers) {
+      const output = graph.uniqueName(`${name}_dequantized`);
+      graph.insertNodeBefore(
+        reader,
+        makeNode('DequantizeLinear', [name, bias.scale, zeroPoint], [output], scales.length > 1 ? { axis: 0 } : {}, graph.uniqueName(`${name}_DequantizeLinear`)),
+      );
+      reader.input.forEach((input, slot) => {
+        if (input === bias.float) graph.setNodeInput(reader, slot, output);
+      });
+    }
     graph.removeInitializer(bias.float);
   }
 }
@@ -204,6 +217,13 @@ function dequantized(graph: OnnxGraph, stored: string, scale: string, axis: numb
   const s = tensorToArray(scales) as Float32Array;
   const channelOf = channelIndexer(tensorDims(tensor), axis, s.length);
   return Float32Array.from(q, (v, i) => v * (s[channelOf(i)] as number));
+}
+
+/** A DequantizeLinear's axis when its scale is per channel (ONNX's default 1 when unset), else undefined. */
+function axisOf(graph: OnnxGraph, node: NodeProto): number | undefined {
+  const scale = graph.getInitializer(node.input[1] ?? '');
+  if (scale === undefined || scale.dims.length === 0) return undefined;
+  return getIntAttribute(node, 'axis', 1);
 }
 
 /** Flat index -> channel along `axis` (0 for one scale). */

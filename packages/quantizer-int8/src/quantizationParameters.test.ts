@@ -30,8 +30,24 @@ describe('activationParameters', () => {
     expect(dequantizeValue(quantizeValue(0, p, 0, 255), p)).toBe(0);
   });
 
-  it('should give scale 1 to an all-zero tensor', () => {
+  it('should give scale 1 to an all-zero tensor, with the zero point at the bottom so a folded ReLU still clips', () => {
     expect(activationParameters({ min: 0, max: 0 }, 'uint8')).toEqual({ scale: 1, zeroPoint: 0 });
+    const int8 = activationParameters({ min: 0, max: 0 }, 'int8');
+    expect(int8).toEqual({ scale: 1, zeroPoint: -128 });
+    // A dead ReLU channel: its pre-activation -5 must still come out as 0.
+    expect(dequantizeValue(quantizeValue(-5, int8, -128, 127), int8)).toBe(0);
+  });
+
+  it('should never give a zero or denormal scale for a range narrower than float32 can scale', () => {
+    for (const range of [{ min: 0, max: 1e-43 }, { min: -1e-40, max: 1e-40 }, { min: -3e-39, max: 0 }]) {
+      for (const type of ['uint8', 'int8'] as const) {
+        const p = activationParameters(range, type);
+        expect(p.scale, `${JSON.stringify(range)} ${type}`).toBe(1);
+        expect(Number.isInteger(p.zeroPoint)).toBe(true);
+        expect(dequantizeValue(quantizeValue(0, p, type === 'uint8' ? 0 : -128, type === 'uint8' ? 255 : 127), p)).toBe(0);
+      }
+    }
+    expect(activationParameters({ min: -3e-39, max: 0 }, 'uint8').zeroPoint).toBe(255);
   });
 
   it('should refuse a non-finite or inverted range', () => {
@@ -44,6 +60,11 @@ describe('symmetricWeightScale', () => {
   it('should be max|w| / 127', () => {
     expect(symmetricWeightScale(1.27)).toBeCloseTo(0.01, 7);
     expect(symmetricWeightScale(0)).toBe(1);
+  });
+
+  it('should give scale 1 where max|w| / 127 is not a normal float32 (it would round to 0 or a denormal)', () => {
+    expect(symmetricWeightScale(1e-43)).toBe(1);
+    expect(symmetricWeightScale(2 ** -110)).toBe(Math.fround(2 ** -110 / 127));
   });
 });
 

@@ -13,6 +13,9 @@ export interface TensorRange {
   readonly max: number;
 }
 
+/** The smallest normal float32: a smaller scale rounds to 0 or to a denormal (which kernels may flush to 0). */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
 /** The integer range of a type: uint8 [0, 255], int8 [-128, 127]; symmetric int8 [-127, 127]. */
 export function integerRange(type: ActivationType, symmetric = false): { qmin: number; qmax: number } {
   if (type === 'uint8') return { qmin: 0, qmax: 255 };
@@ -22,26 +25,35 @@ export function integerRange(type: ActivationType, symmetric = false): { qmin: n
 /**
  * Asymmetric parameters for an activation range. The range is widened to include 0 so that 0 is
  * exactly representable (zero padding, ReLU outputs); scale = (rmax - rmin) / (qmax - qmin),
- * zeroPoint = round(qmin - rmin / scale). A degenerate range (all zeros) gets scale 1.
+ * zeroPoint = round(qmin - rmin / scale). A degenerate range (all zeros, or too narrow for a
+ * normal float32 scale) gets scale 1.
  */
 export function activationParameters(range: TensorRange, type: ActivationType): QuantizationParameters {
   checkRange(range);
   const rmin = Math.min(range.min, 0);
   const rmax = Math.max(range.max, 0);
   const { qmin, qmax } = integerRange(type);
-  if (rmax === rmin) return { scale: 1, zeroPoint: 0 };
   const scale = Math.fround((rmax - rmin) / (qmax - qmin));
+  // A range too narrow for a normal float32 scale (all zeros, or ~1e-36 wide) would give scale 0
+  // (zero point NaN) or a denormal: its values are 0 for any purpose. The zero point stays at the
+  // bottom of the range for [0, 0] (a dead ReLU channel whose folded ReLU is QuantizeLinear's
+  // saturation: negative inputs must still clip to 0), at the top for a range ending at 0.
+  if (!(scale >= FLOAT32_MIN_NORMAL)) {
+    return { scale: 1, zeroPoint: rmin === 0 ? qmin : rmax === 0 ? qmax : Math.trunc((qmin + qmax + 1) / 2) };
+  }
   const zeroPoint = Math.min(qmax, Math.max(qmin, Math.round(qmin - rmin / scale)));
   return { scale, zeroPoint };
 }
 
 /**
  * Symmetric int8 scale for a weight slice: max|w| / 127, zero point 0. [-127, 127] rather than
- * [-128, 127] keeps the grid symmetric, so -w quantizes to -q. An all-zero slice gets scale 1.
+ * [-128, 127] keeps the grid symmetric, so -w quantizes to -q. An all-zero slice (or one so small
+ * that its scale would not be a normal float32) gets scale 1.
  */
 export function symmetricWeightScale(absMax: number): number {
   if (!Number.isFinite(absMax)) throw new RangeError(`Weight magnitude ${absMax} is not finite.`);
-  return absMax === 0 ? 1 : Math.fround(absMax / 127);
+  const scale = Math.fround(absMax / 127);
+  return scale >= FLOAT32_MIN_NORMAL ? scale : 1;
 }
 
 /** q = clip(round(x / scale) + zeroPoint, qmin, qmax), rounding half to even as QuantizeLinear does. */
