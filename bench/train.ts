@@ -1,14 +1,22 @@
 /**
  * `npm run bench:train [-- --models lenet5-fmnist,resnet8-fmnist] [-- --skip-acceptance]`: the
- * training benchmark of issue #3.
+ * training benchmark of issue #3. Options for experiments: `--steps N`, `--repeats N`,
+ * `--spinning`, `--optimization disabled|basic|extended|all`, `--no-pytorch`, `--python <path>`,
+ * `--out <file>` (default bench/results/train.json).
  *
- * Throughput: for each fixture model, one training step (cross-entropy, SGD lr 0.01 momentum 0.9,
- * train mode: the recipe of the PyTorch figures in fixtures/manifest.json) at batch 64 on the
- * model's evaluation split, with 1 and 2 onnxruntime threads; the median step time over 50 steps
- * after 5 warm-up steps, the lowest of 3 repeats (as fixtures/README.md "Reference timings" did
- * for PyTorch), reported as 64 / median samples per second next to PyTorch's
- * `pytorch_cpu_fp32.train_samples_per_s` (2 threads) as a ratio. A model whose operators have no
- * gradient rule yet is skipped with the reason.
+ * Throughput: for each fixture model and for `mobilenet-dw4` (depthwise-separable blocks, built
+ * by bench/mobilenetModel.ts), one training step (cross-entropy, SGD lr 0.01 momentum 0.9, train
+ * mode: the recipe of the PyTorch figures in fixtures/manifest.json) at batch 64 on the model's
+ * evaluation split, with 1 and 2 onnxruntime threads; the median step time over 50 steps after 5
+ * warm-up steps, the lowest of 3 repeats (as fixtures/README.md "Reference timings" did for
+ * PyTorch), reported as 64 / median samples per second. A model whose operators have no gradient
+ * rule yet is skipped with the reason.
+ *
+ * PyTorch side by side: when a Python with torch is found (bench/pytorch/PytorchStepTimer.ts),
+ * PyTorch eager trains the same graph with the same batch, optimizer and thread count, its
+ * repeats interleaved with ours, and `ratioVsPytorch` is our samples/s over PyTorch's. Without
+ * torch the bench says so and compares with the manifest's PyTorch figures (2 threads) only,
+ * which are always reported too.
  *
  * Acceptance (issue #3): `autoglm train` on LeNet-5 re-initialized with seed 0 (PyTorch's default
  * initialization), 3 epochs on fmnist-train-10k (AdamW lr 1e-3, batch 32, 2 threads), with the
@@ -19,28 +27,38 @@
  *
  * Writes bench/results/train.json.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnsupportedOperationError } from '@open-autoglm/core';
-import { buildTrainingStep, initialTrainingState, OnnxModel, type TrainingStepSignature } from '@open-autoglm/onnx';
+import { buildTrainingStep, initialTrainingState, OnnxModel, type TrainingStepSignature, writeFileAtomic } from '@open-autoglm/onnx';
 import { createSession, loadDataset, runTrainingJob, type TensorMap, type TrainingJob } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { runCli } from '../apps/cli/src/runCli.js';
 import { benchOption, median } from './benchSupport.js';
+import { mobilenetModel } from './mobilenetModel.js';
+import { PytorchStepTimer } from './pytorch/PytorchStepTimer.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const fixtures = join(repo, 'fixtures');
 const args = process.argv.slice(2);
 const option = benchOption;
-const ALL_MODELS = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam'];
+const MOBILENET = 'mobilenet-dw4';
+const ALL_MODELS = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam', MOBILENET];
 const models = (option('--models') ?? ALL_MODELS.join(',')).split(',');
 const BATCH = 64;
 const WARMUP = 5;
-const STEPS = 50;
-const REPEATS = 3;
+const STEPS = Number(option('--steps') ?? 50);
+const REPEATS = Number(option('--repeats') ?? 3);
+/** A PyTorch repeat stops after this many seconds (at least 10 timed steps): 2 OpenMP threads on a loaded 2-core machine can take seconds per step. */
+const PYTORCH_SECONDS_PER_REPEAT = 20;
+const LEARNING_RATE = 0.01;
+const MOMENTUM = 0.9;
+/** Session settings to try (`--spinning`, `--optimization basic`); the defaults are the runtime's. */
+const SPINNING = args.includes('--spinning');
+const OPTIMIZATION = option('--optimization') as 'disabled' | 'basic' | 'extended' | 'all' | undefined;
 
 interface Manifest {
   models: Record<string, { splits: { eval: string }; pytorch_cpu_fp32: { train_samples_per_s: number; train_b64_step_ms: number } }>;
@@ -49,7 +67,7 @@ const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8'
 
 /** Median step time (ms) of `STEPS` timed updates after `WARMUP`, feeding the updated state back. */
 async function medianStepMs(stepBytes: Uint8Array, signature: TrainingStepSignature, model: OnnxModel, batch: TensorMap, threads: number): Promise<number> {
-  const session = await createSession(stepBytes, { device: 'cpu', threads });
+  const session = await createSession(stepBytes, { device: 'cpu', threads, spinning: SPINNING, ...(OPTIMIZATION === undefined ? {} : { optimizationLevel: OPTIMIZATION }) });
   try {
     const state = new Map<string, Tensor>();
     for (const [name, value] of initialTrainingState(model, signature)) state.set(name, new Tensor('float32', value.data, value.dims));
@@ -59,7 +77,7 @@ async function medianStepMs(stepBytes: Uint8Array, signature: TrainingStepSignat
         ...batch,
         ...Object.fromEntries(state),
         [signature.step]: new Tensor('int64', BigInt64Array.of(BigInt(i + 1)), []),
-        [signature.learningRate]: new Tensor('float32', Float32Array.of(0.01), []),
+        [signature.learningRate]: new Tensor('float32', Float32Array.of(LEARNING_RATE), []),
       };
       const start = performance.now();
       const outputs = await session.run(feeds);
@@ -77,13 +95,23 @@ async function medianStepMs(stepBytes: Uint8Array, signature: TrainingStepSignat
   }
 }
 
-async function throughput(name: string): Promise<Record<string, unknown>> {
+/** The model to time: a fixture, or the bench-built depthwise net with its data split. */
+async function benchModel(name: string): Promise<{ model: OnnxModel; split: string; pytorchReference?: number } | string> {
+  if (name === MOBILENET) return { model: mobilenetModel(), split: 'fmnist-val-2k' };
   const entry = manifest.models[name];
-  if (entry === undefined) return { model: name, skipped: 'not in fixtures/manifest.json' };
-  const model = await OnnxModel.load(join(fixtures, `${name}.onnx`));
+  if (entry === undefined) return 'not in fixtures/manifest.json';
+  return { model: await OnnxModel.load(join(fixtures, `${name}.onnx`)), split: entry.splits.eval, pytorchReference: entry.pytorch_cpu_fp32.train_samples_per_s };
+}
+
+const samplesPerSecond = (ms: number): number => Math.round((BATCH * 1000) / ms);
+
+async function throughput(name: string): Promise<Record<string, unknown>> {
+  const chosen = await benchModel(name);
+  if (typeof chosen === 'string') return { model: name, skipped: chosen };
+  const { model, split, pytorchReference } = chosen;
   let step;
   try {
-    step = buildTrainingStep(model, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd', momentum: 0.9 }, mode: 'train' });
+    step = buildTrainingStep(model, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd', momentum: MOMENTUM }, mode: 'train' });
   } catch (error) {
     if (error instanceof UnsupportedOperationError) {
       console.log(`${name}: skipped (${error.message.slice(0, 120)}...)`);
@@ -91,30 +119,55 @@ async function throughput(name: string): Promise<Record<string, unknown>> {
     }
     throw error;
   }
-  const split = entry.splits.eval;
   const data = await loadDataset({ x: join(fixtures, `${split}.x.npy`), y: join(fixtures, `${split}.y.npy`) });
   const first = data.batches(BATCH).next().value;
   if (first === undefined) throw new Error(`no data in ${split}`);
   const input = step.signature.batchInputs[0];
   const labels = step.signature.labels;
   if (input === undefined || labels === undefined) throw new Error(`unexpected step signature for ${name}`);
+  const x = first.features['x'] as Tensor;
   const batch: TensorMap = {
-    [input.name]: first.features['x'] as Tensor,
+    [input.name]: x,
     [labels.name]: new Tensor('int64', first.labels as BigInt64Array, [BATCH]),
   };
   const bytes = step.model.toBytes();
   const result: Record<string, unknown> = { model: name, batch: BATCH, evalSplit: split, stepNodes: step.model.graph.nodes.length };
-  for (const threads of [1, 2]) {
-    const medians: number[] = [];
-    for (let r = 0; r < REPEATS; r++) medians.push(await medianStepMs(bytes, step.signature, model, batch, threads));
-    const best = Math.min(...medians);
-    result[`threads${threads}`] = { stepMsMedians: medians.map((m) => +m.toFixed(3)), bestStepMs: +best.toFixed(3), samplesPerSecond: Math.round((BATCH * 1000) / best) };
+  if (pytorch !== undefined) {
+    const trained = step.signature.parameters.map((p) => p.name);
+    const timerBatch = { input: { name: input.name, data: x.data as Float32Array | BigInt64Array, dims: x.dims }, labels: first.labels as BigInt64Array };
+    await pytorch.load(name, model, trained, timerBatch);
   }
-  const pytorch = entry.pytorch_cpu_fp32.train_samples_per_s;
-  const ours2 = (result['threads2'] as { samplesPerSecond: number }).samplesPerSecond;
-  result['pytorch2ThreadsSamplesPerSecond'] = pytorch;
-  result['ratioVsPytorch2Threads'] = +(ours2 / pytorch).toFixed(3);
-  console.log(`${name}: 1 thread ${(result['threads1'] as { samplesPerSecond: number }).samplesPerSecond} samples/s, 2 threads ${ours2} samples/s, PyTorch (2 threads) ${pytorch} -> ${result['ratioVsPytorch2Threads']}x`);
+  for (const threads of [1, 2]) {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    // Interleaved (ours, PyTorch, ours, PyTorch, ...) so a busy moment of the shared machine hits both.
+    const load: number[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      load.push(+(loadavg()[0] ?? 0).toFixed(2));
+      ours.push(await medianStepMs(bytes, step.signature, model, batch, threads));
+      if (pytorch !== undefined) theirs.push(await pytorch.medianStepMs(name, { threads, warmup: WARMUP, steps: STEPS, maxSeconds: PYTORCH_SECONDS_PER_REPEAT, lr: LEARNING_RATE, momentum: MOMENTUM }));
+    }
+    const best = Math.min(...ours);
+    const entry: Record<string, unknown> = { loadAverage1mAtRepeats: load, stepMsMedians: ours.map((m) => +m.toFixed(3)), bestStepMs: +best.toFixed(3), samplesPerSecond: samplesPerSecond(best) };
+    if (theirs.length > 0) {
+      const bestTheirs = Math.min(...theirs);
+      entry['pytorch'] = { stepMsMedians: theirs.map((m) => +m.toFixed(3)), bestStepMs: +bestTheirs.toFixed(3), samplesPerSecond: samplesPerSecond(bestTheirs) };
+      entry['ratioVsPytorch'] = +(bestTheirs / best).toFixed(3);
+    }
+    result[`threads${threads}`] = entry;
+  }
+  const line = [1, 2].map((threads) => {
+    const entry = result[`threads${threads}`] as { samplesPerSecond: number; pytorch?: { samplesPerSecond: number }; ratioVsPytorch?: number };
+    const side = entry.pytorch === undefined ? '' : ` vs PyTorch ${entry.pytorch.samplesPerSecond} (${entry.ratioVsPytorch}x)`;
+    return `${threads} thread(s) ${entry.samplesPerSecond} samples/s${side}`;
+  });
+  if (pytorchReference !== undefined) {
+    const ours2 = (result['threads2'] as { samplesPerSecond: number }).samplesPerSecond;
+    result['manifestPytorch2ThreadsSamplesPerSecond'] = pytorchReference;
+    result['ratioVsManifestPytorch2Threads'] = +(ours2 / pytorchReference).toFixed(3);
+    line.push(`manifest PyTorch (2 threads) ${pytorchReference} -> ${result['ratioVsManifestPytorch2Threads']}x`);
+  }
+  console.log(`${name}: ${line.join('; ')}`);
   return result;
 }
 
@@ -185,16 +238,31 @@ async function acceptance(): Promise<Record<string, unknown>> {
 }
 
 const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+const started = args.includes('--no-pytorch') ? 'skipped (--no-pytorch)' : await PytorchStepTimer.start(option('--python'));
+const pytorch = typeof started === 'string' ? undefined : started;
+if (typeof started === 'string') console.log(`PyTorch side by side: unavailable (${started}); comparing with the manifest figures only`);
 const results: Record<string, unknown> = {
   benchmark: 'train',
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCpus: cpus().length, platform: `${process.platform}/${process.arch}` },
-  versions: { node: process.version, onnxruntimeNode: ortVersion },
-  method: `batch ${BATCH}; median step time over ${STEPS} steps after ${WARMUP} warm-up, lowest of ${REPEATS} repeats; samples/s = ${BATCH} / median; graph optimization "all", spinning off; PyTorch figures from fixtures/manifest.json (PyTorch 1.13 eager, 2 threads, same recipe)`,
+  versions: { node: process.version, onnxruntimeNode: ortVersion, pytorch: pytorch === undefined ? null : pytorch.torchVersion },
+  method:
+    `batch ${BATCH}, SGD lr ${LEARNING_RATE} momentum ${MOMENTUM}, cross-entropy, train mode; median step time over ${STEPS} steps after ${WARMUP} warm-up, ` +
+    `lowest of ${REPEATS} repeats; samples/s = ${BATCH} / median; onnxruntime graph optimization ${OPTIMIZATION ?? '"all"'}, spinning ${SPINNING ? 'on' : 'off'}. ` +
+    'PyTorch side by side (threadsN.pytorch, ratioVsPytorch = our samples/s over PyTorch\'s at the same thread count): PyTorch eager running the same ' +
+    'ONNX graph through bench/pytorch/train_speed.py (F.conv2d, F.batch_norm, ... + autograd + torch.optim.SGD), torch.set_num_threads(N), ' +
+    'OPENBLAS_NUM_THREADS=1, repeats interleaved with ours (ours, PyTorch, ours, PyTorch, ...) on the same machine in the same run. ' +
+    'manifestPytorch2ThreadsSamplesPerSecond: the figure of fixtures/manifest.json (PyTorch 1.13 eager, 2 threads, same recipe, measured earlier).',
+  pytorchSideBySide: pytorch === undefined ? { unavailable: started } : { python: pytorch.python, blas: pytorch.blas },
   throughput: [] as unknown[],
 };
-for (const name of models) (results['throughput'] as unknown[]).push(await throughput(name));
+try {
+  for (const name of models) (results['throughput'] as unknown[]).push(await throughput(name));
+} finally {
+  await pytorch?.close();
+}
 if (!args.includes('--skip-acceptance')) results['acceptance'] = await acceptance();
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'train.json'), `${JSON.stringify(results, null, 2)}\n`);
-console.log(`wrote ${join('bench', 'results', 'train.json')}`);
+const out = option('--out') ?? join(here, 'results', 'train.json');
+mkdirSync(dirname(out), { recursive: true });
+await writeFileAtomic(out, new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
+console.log(`wrote ${out}`);
