@@ -1,0 +1,271 @@
+/**
+ * `npx tsx --conditions=@open-autoglm/source bench/distillSweep.ts -- --only <name,name...>`: the
+ * recipe sweep behind issue #7's recovery of ResNet-8 pruned to 50% of its channels.
+ *
+ * Every variant below changes one lever of the baseline recipe (the one `bench/distill.ts`
+ * reported before the sweep: uniform L1 pruning, BatchNorm re-estimated on 512 fmnist-calib
+ * samples, KD alpha 0.5 T 2, AdamW without weight decay, lr 5e-3 cosine to 0, batch 64) or of
+ * the best recipe found so far, with the same budget (3 epochs over fmnist-train-10k) and seed.
+ * Variants run one after another (the machine is shared; the runs are single-threaded); each
+ * result is added to bench/results/distill-sweep.json (replacing an earlier run of the same name)
+ * as soon as it finishes, so the file records everything tried. Accuracy is on fmnist-val-2k
+ * after every epoch; the figure that counts is the last epoch's.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { distill, type FeatureMatching, type FeaturePair } from '@open-autoglm/distiller-kd';
+import { arrayToTensor, DataType, makeNode, type NodeProto, OnnxModel, type OptimizerSpec, tensorToArray, writeFileAtomic } from '@open-autoglm/onnx';
+import {
+  computeParameterGradients,
+  measureInputMeans,
+  type ImportanceCriterion,
+  modelFeeds,
+  recalibrateBatchNorm,
+  StructuredPruner,
+} from '@open-autoglm/pruner-structured';
+import { createSession, type Dataset, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
+import { benchOption } from './benchSupport.js';
+
+interface PruningChoice {
+  /** `uniform`: every prunable group keeps half its channels; `global`: half of all channels, ranked across groups. */
+  readonly scope: 'uniform' | 'global';
+  readonly criterion: ImportanceCriterion;
+  /** Samples of fmnist-train-10k (from its start) the BatchNorm statistics are re-estimated on; default 512 of fmnist-calib. */
+  readonly batchNormSamples?: number;
+  /** Fold the mean contribution of removed channels into the next layer's bias (measured on 512 fmnist-calib samples). */
+  readonly biasCompensation?: boolean;
+}
+
+interface Recipe {
+  readonly pruning: PruningChoice;
+  /** 0 is plain cross-entropy fine-tuning (the teacher's term weighs nothing). */
+  readonly alpha: number;
+  readonly temperature: number;
+  readonly features?: FeatureMatching;
+  readonly featureWeight?: number;
+  /**
+   * Distill every ReLU output of the student from the same channels of the teacher's tensor (the
+   * channels pruning kept, found by matching BatchNorm scales), no projection: the pruned layers
+   * learn to reconstruct what the original computed on their channels. Replaces `features`.
+   */
+  readonly keptChannelWeight?: number;
+  readonly optimizer: OptimizerSpec;
+  readonly learningRate: number;
+  readonly warmupSteps?: number;
+  readonly batchSize: number;
+  /** Default 3, the budget; more only to see where longer training ends (not a candidate recipe). */
+  readonly epochs?: number;
+  /** Without labels (pure distillation; alpha must be 1). */
+  readonly unlabelled?: boolean;
+}
+
+const baseline: Recipe = {
+  pruning: { scope: 'uniform', criterion: 'l1' },
+  alpha: 0.5,
+  temperature: 2,
+  optimizer: { kind: 'adamw', weightDecay: 0 },
+  learningRate: 5e-3,
+  batchSize: 64,
+};
+const sgd = (weightDecay: number): OptimizerSpec => ({ kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay });
+
+/** The variants, each named after what it changes. */
+const VARIANTS: Record<string, Recipe> = {
+  baseline,
+  'ce-baseline': { ...baseline, alpha: 0 },
+  'prune-global-l1': { ...baseline, pruning: { scope: 'global', criterion: 'l1' } },
+  'prune-uniform-fpgm': { ...baseline, pruning: { scope: 'uniform', criterion: 'fpgm' } },
+  'prune-uniform-bn': { ...baseline, pruning: { scope: 'uniform', criterion: 'bn' } },
+  'prune-uniform-taylor': { ...baseline, pruning: { scope: 'uniform', criterion: 'taylor' } },
+  'prune-global-bn': { ...baseline, pruning: { scope: 'global', criterion: 'bn' } },
+  'prune-global-taylor': { ...baseline, pruning: { scope: 'global', criterion: 'taylor' } },
+  'bn-reestimate-10k': { ...baseline, pruning: { ...baseline.pruning, batchNormSamples: 10_000 } },
+  'sgd-nesterov-lr0.05-wd5e-4-warmup': { ...baseline, optimizer: sgd(5e-4), learningRate: 0.05, warmupSteps: 47 },
+  'sgd-nesterov-lr0.1-wd5e-4-warmup': { ...baseline, optimizer: sgd(5e-4), learningRate: 0.1, warmupSteps: 47 },
+  'adamw-wd0.05': { ...baseline, optimizer: { kind: 'adamw', weightDecay: 0.05 } },
+  'adamw-lr0.01-warmup': { ...baseline, learningRate: 0.01, warmupSteps: 47 },
+  'batch32': { ...baseline, batchSize: 32 },
+  'alpha0.9-T4': { ...baseline, alpha: 0.9, temperature: 4 },
+  'alpha0.9-T2': { ...baseline, alpha: 0.9 },
+  'features-auto-w0.1': { ...baseline, features: 'auto', featureWeight: 0.1 },
+  'features-stages-w0.1': { ...baseline, features: 'stages', featureWeight: 0.1 },
+  'prune-bias-compensation': { ...baseline, pruning: { ...baseline.pruning, biasCompensation: true } },
+  'adamw-lr0.003': { ...baseline, learningRate: 3e-3 },
+  'adamw-lr0.008': { ...baseline, learningRate: 8e-3 },
+  'alpha0.3-T2': { ...baseline, alpha: 0.3 },
+  'alpha0.7-T3': { ...baseline, alpha: 0.7, temperature: 3 },
+  'kept-channels-w0.1': { ...baseline, keptChannelWeight: 0.1 },
+  'kept-channels-w1': { ...baseline, keptChannelWeight: 1 },
+  'ceiling-10-epochs': { ...baseline, epochs: 10 },
+};
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..');
+const fixtures = join(repo, 'fixtures');
+const EPOCHS = 3;
+const SEED = 0;
+const target = { device: 'cpu' as const, threads: 1 };
+const resultsFile = join(here, 'results', 'distill-sweep.json');
+
+const only = (benchOption('--only') ?? '').split(',').filter((n) => n !== '');
+const unknown = only.filter((n) => !(n in VARIANTS));
+if (only.length === 0 || unknown.length > 0) {
+  console.error(`Give --only with variant names among: ${Object.keys(VARIANTS).join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}.`);
+  process.exit(1);
+}
+const trainFiles = ['fmnist-train-10k.x.npy', 'fmnist-train-10k.y.npy'].map((f) =>
+  existsSync(join(fixtures, f)) ? join(fixtures, f) : join(repo, '..', 'shared', 'fixtures', f),
+);
+if (!trainFiles.every((f) => existsSync(f))) {
+  console.error('The sweep needs fmnist-train-10k.{x,y}.npy (not in the repository): put them in fixtures/ or ../shared/fixtures/ and rerun.');
+  process.exit(1);
+}
+
+async function accuracyOf(model: OnnxModel, data: Dataset): Promise<number> {
+  const session = await createSession(model.toBytes(), target);
+  try {
+    return (await evaluateAccuracy(session, data, { batch: 250 })).accuracy;
+  } finally {
+    await session.release();
+  }
+}
+
+const teacher = await OnnxModel.load(join(fixtures, 'resnet8-fmnist.onnx'));
+const train = await loadDataset({ x: trainFiles[0] as string, y: trainFiles[1] as string });
+const unlabelled = await loadDataset({ x: trainFiles[0] as string });
+const validation = await loadDataset({ x: join(fixtures, 'fmnist-val-2k.x.npy'), y: join(fixtures, 'fmnist-val-2k.y.npy') });
+const calibration = await loadDataset({ x: join(fixtures, 'fmnist-calib.x.npy'), y: join(fixtures, 'fmnist-calib.y.npy') });
+const originalAccuracy = await accuracyOf(teacher, validation);
+
+interface PrunedStudent {
+  readonly model: OnnxModel;
+  readonly params: number;
+  readonly keptChannels: Record<string, number>;
+  readonly accuracy: number;
+}
+
+async function prunedStudent(choice: PruningChoice): Promise<PrunedStudent> {
+  const pruner = new StructuredPruner(teacher);
+  const groups = pruner.prunableGroups();
+  const gradients =
+    choice.criterion === 'taylor' ? await computeParameterGradients(teacher, pruner.taylorParameters(), calibration) : undefined;
+  const inputs = teacher.graph.inputs.map((i) => i.name);
+  const common = {
+    criterion: choice.criterion,
+    ...(gradients === undefined ? {} : { gradients }),
+    ...(choice.scope === 'global' ? { ratio: 0.5 } : { perLayer: Object.fromEntries(groups.map((g) => [g.name, 0.5])) }),
+  };
+  const inputMeans =
+    choice.biasCompensation === true
+      ? await measureInputMeans(teacher, pruner.biasCompensationTargets(common), modelFeeds(calibration, inputs, 64, 512))
+      : undefined;
+  const result = pruner.prune({ ...common, ...(inputMeans === undefined ? {} : { inputMeans }) });
+  const model = result.model;
+  const feeds = choice.batchNormSamples === undefined ? modelFeeds(calibration, inputs, 64, 512) : modelFeeds(train, inputs, 64, choice.batchNormSamples);
+  await recalibrateBatchNorm(model, feeds);
+  return {
+    model,
+    params: result.report.actual.params,
+    keptChannels: Object.fromEntries(result.report.groups.map((g) => [g.group, g.unitsAfter])),
+    accuracy: await accuracyOf(model, validation),
+  };
+}
+
+/** The BatchNormalization whose channels `tensor` carries (through Relu, Identity and the first input of Add). */
+function batchNormBehind(model: OnnxModel, tensor: string): NodeProto {
+  const producer = model.graph.producerOf(tensor);
+  if (producer === undefined) throw new Error(`"${tensor}" has no producer in ${model.source ?? 'the model'}`);
+  if (producer.opType === 'BatchNormalization') return producer;
+  if (['Relu', 'Identity', 'Add'].includes(producer.opType)) return batchNormBehind(model, producer.input[0] as string);
+  throw new Error(`"${tensor}" comes from a ${producer.opType}, not from a BatchNormalization`);
+}
+
+function initializerValues(model: OnnxModel, name: string): Float32Array {
+  const tensor = model.graph.getInitializer(name);
+  if (tensor === undefined) throw new Error(`${model.source ?? 'the model'} has no initializer "${name}"`);
+  return tensorToArray(tensor) as Float32Array;
+}
+
+/**
+ * A copy of the teacher with, for every ReLU output of the student, a Gather of the teacher's
+ * same tensor down to the channels the student kept (a pruned model's BatchNorm scales are a
+ * subset of the original's, value for value), and the feature pairs reading them.
+ */
+function keptChannelFeatures(teacherModel: OnnxModel, studentModel: OnnxModel): { teacher: OnnxModel; pairs: FeaturePair[] } {
+  const copy = teacherModel.clone();
+  const pairs: FeaturePair[] = [];
+  for (const node of studentModel.graph.nodes) {
+    if (node.opType !== 'Relu') continue;
+    const tensor = node.output[0] as string;
+    const scaleName = batchNormBehind(studentModel, tensor).input[1] as string;
+    const studentScale = initializerValues(studentModel, scaleName);
+    const teacherScale = initializerValues(copy, scaleName);
+    const kept = Array.from(studentScale, (value) => teacherScale.indexOf(value));
+    if (kept.includes(-1)) throw new Error(`cannot match the channels of "${tensor}" by the BatchNorm scale ${scaleName}`);
+    const indices = copy.graph.uniqueName(`${tensor}.kept.indices`);
+    const output = copy.graph.uniqueName(`${tensor}.kept`);
+    copy.graph.setInitializer(arrayToTensor(indices, BigInt64Array.from(kept, BigInt), [kept.length], DataType.INT64));
+    copy.graph.addNode(makeNode('Gather', [tensor, indices], [output], { axis: 1 }, output));
+    pairs.push({ student: tensor, teacher: output });
+  }
+  return { teacher: copy, pairs };
+}
+
+interface SweepFile {
+  benchmark: 'distill-sweep';
+  machine: { cpu: string; logicalCpus: number; platform: string };
+  versions: { node: string; onnxruntimeNode: string };
+  threads: number;
+  budget: string;
+  originalAccuracy: number;
+  runs: Record<string, unknown>;
+}
+
+const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+for (const name of only) {
+  const recipe = VARIANTS[name] as Recipe;
+  const student = await prunedStudent(recipe.pruning);
+  const kept = recipe.keptChannelWeight === undefined ? undefined : keptChannelFeatures(teacher, student.model);
+  const result = await distill({
+    teacher: kept?.teacher ?? teacher,
+    student: student.model,
+    train: recipe.unlabelled === true ? unlabelled : train,
+    validation,
+    epochs: recipe.epochs ?? EPOCHS,
+    seed: SEED,
+    target,
+    alpha: recipe.alpha,
+    temperature: recipe.temperature,
+    features: kept?.pairs ?? recipe.features ?? 'none',
+    featureWeight: recipe.keptChannelWeight ?? recipe.featureWeight ?? 1,
+    optimizer: recipe.optimizer,
+    learningRate: recipe.learningRate,
+    warmupSteps: recipe.warmupSteps ?? 0,
+    batchSize: recipe.batchSize,
+  });
+  const perEpoch = result.history.map((h) => h.validationAccuracy);
+  const run = {
+    date: new Date().toISOString(),
+    recipe,
+    pruned: { params: student.params, keptChannels: student.keptChannels, accuracyAfterBatchNormReestimation: student.accuracy },
+    validationAccuracyPerEpoch: perEpoch,
+    trainLossPerEpoch: result.history.map((h) => +h.trainLoss.toFixed(5)),
+    trainAccuracyPerEpoch: result.history.map((h) => (h.trainAccuracy === null ? null : +h.trainAccuracy.toFixed(4))),
+    finalAccuracy: perEpoch.at(-1) ?? null,
+    trainingSeconds: +result.history.reduce((s, h) => s + h.seconds, 0).toFixed(2),
+  };
+  console.log(`${name}: params ${student.params}, pruned ${(student.accuracy * 100).toFixed(2)}%, per epoch ${perEpoch.map((a) => ((a ?? 0) * 100).toFixed(2)).join(', ')} % (${run.trainingSeconds} s)`);
+  const previous = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as SweepFile) : undefined;
+  const file: SweepFile = {
+    benchmark: 'distill-sweep',
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCpus: cpus().length, platform: `${process.platform}/${process.arch}` },
+    versions: { node: process.version, onnxruntimeNode: ortVersion },
+    threads: target.threads,
+    budget: `${EPOCHS} epochs over fmnist-train-10k, seed ${SEED}; accuracy on fmnist-val-2k after each epoch`,
+    originalAccuracy,
+    runs: { ...previous?.runs, [name]: run },
+  };
+  await writeFileAtomic(resultsFile, new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`));
+}
