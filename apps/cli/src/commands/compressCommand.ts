@@ -11,6 +11,8 @@ interface CompressOptions {
   readonly cache: boolean;
   readonly trialTimeout: number;
   readonly trialMemory: number;
+  readonly trialRss?: number;
+  readonly finalTimeout?: number;
   readonly final?: readonly string[];
   readonly json?: boolean;
 }
@@ -29,8 +31,10 @@ export function compressCommand(io: CliIo): Command {
     .option('--trials <n>', "trial budget (default: the search plugin's trials)", parsePositiveInteger)
     .option('--time-budget <minutes>', 'stop starting trials after this many minutes', parsePositiveMinutes)
     .option('--trial-timeout <minutes>', 'stop a trial after this long and record it as failed', parsePositiveMinutes, 30)
-    .option('--trial-memory <MB>', "heap limit of the trial worker's JavaScript (onnxruntime's own buffers are not counted)", parsePositiveInteger, 4096)
+    .option('--trial-memory <MB>', "heap limit of the trial worker's JavaScript (onnxruntime's own buffers are not counted: see --trial-rss)", parsePositiveInteger, 4096)
+    .option('--trial-rss <MB>', "stop a trial when this process's resident memory (onnxruntime's buffers included) goes over this, sampled every 100 ms", parsePositiveInteger)
     .option('--final <pass.option=value...>', "a final, longer recovery of the best plan with these pass options (e.g. distiller-kd.epochs=5), adopted when it is feasible and no less accurate")
+    .option('--final-timeout <minutes>', 'stop the final recovery after this long and keep the searched best (default: 4 trial timeouts)', parsePositiveMinutes)
     .option('--no-cache', 'apply every pass again instead of reusing outputs of identical earlier choices')
     .option('--json', 'print the report as one JSON document')
     .action(async (configPath: string, options: CompressOptions) => {
@@ -54,6 +58,8 @@ export function compressCommand(io: CliIo): Command {
           ...(options.final === undefined ? {} : { finalRecovery: parseFinalRecovery(options.final) }),
           trialTimeoutMs: options.trialTimeout * 60_000,
           trialMemoryLimitMb: options.trialMemory,
+          ...(options.trialRss === undefined ? {} : { trialRssLimitMb: options.trialRss }),
+          ...(options.finalTimeout === undefined ? {} : { recoveryTimeoutMs: options.finalTimeout * 60_000 }),
           onEvent: progress.update,
           stopSignal: stop.signal,
         }).run();

@@ -79,8 +79,19 @@ export interface AutoCompressorOptions {
    * no limit when there is no trial timeout.
    */
   readonly recoveryTimeoutMs?: number;
-  /** Heap limit of the trial worker's JavaScript in MB (onnxruntime's native memory is not counted). */
+  /**
+   * Heap limit of the trial worker's JavaScript in MB (worker `resourceLimits`): it does not count
+   * onnxruntime's native memory, nor Buffers and typed arrays' backing stores; `trialRssLimitMb` does.
+   */
   readonly trialMemoryLimitMb?: number;
+  /**
+   * Resident memory of the whole process in MB (main thread, trial worker, onnxruntime's native
+   * buffers), sampled every 100 ms while a trial (or the final recovery) runs in its worker: above
+   * it the trial is stopped and recorded as failed. It includes what the main thread holds (the
+   * datasets, the baseline's measurements), so set it above the process's size before the first
+   * trial. Default none (worker isolation only).
+   */
+  readonly trialRssLimitMb?: number;
   /**
    * A final, longer recovery of the chosen plan (cheap proxies during the search, the full
    * recovery once): `with:` options merged over the config's for the passes named by their
@@ -200,7 +211,7 @@ export class AutoCompressor {
       worker =
         this.#options.isolation === 'none'
           ? undefined
-          : new TrialWorker({ configFile: loaded.file, engine: this.#options.engine, cacheDir, memoryLimitMb: this.#options.trialMemoryLimitMb, logger: this.#logger });
+          : new TrialWorker({ configFile: loaded.file, engine: this.#options.engine, cacheDir, memoryLimitMb: this.#options.trialMemoryLimitMb, rssLimitMb: this.#options.trialRssLimitMb, logger: this.#logger });
       let finished = resumed.finished;
       let pending = resumed.pending;
       let stoppedBecause = `trial budget (${budget}) used`;
@@ -529,6 +540,7 @@ export class AutoCompressor {
           cacheDir: cache?.folder,
           passOptions,
           memoryLimitMb: this.#options.trialMemoryLimitMb,
+          rssLimitMb: this.#options.trialRssLimitMb,
           logger: this.#logger,
         });
         const trialTimeoutMs = this.#options.trialTimeoutMs;

@@ -30,8 +30,17 @@ export type TrialWorkerMessage =
 export interface TrialWorkerOptions extends TrialWorkerData {
   /** Heap limit of the worker's JavaScript (onnxruntime's native buffers are not counted), in MB. */
   readonly memoryLimitMb: number | undefined;
+  /**
+   * Resident memory of the whole process (this thread, the trial worker, and native buffers such
+   * as onnxruntime's), in MB, sampled every 100 ms while a trial runs: above it the trial is
+   * stopped. Undefined for none.
+   */
+  readonly rssLimitMb?: number | undefined;
   readonly logger: Logger;
 }
+
+/** How often the resident memory is sampled while a trial runs, in ms. */
+const rssSampleIntervalMs = 100;
 
 /** How one trial is run: its timeout, its progress callback, and a signal that stops it. */
 export interface TrialWorkerRunOptions {
@@ -80,10 +89,12 @@ export class TrialWorker {
     const worker = this.#worker;
     return new Promise<TrialMeasurement>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      let sampler: NodeJS.Timeout | undefined;
       worker.ref();
       const finish = (): void => {
         worker.unref();
         if (timer !== undefined) clearTimeout(timer);
+        if (sampler !== undefined) clearInterval(sampler);
         worker.off('message', onMessage);
         worker.off('error', onError);
         worker.off('exit', onExit);
@@ -149,6 +160,23 @@ export class TrialWorker {
             ),
           );
         }, timeoutMs);
+      }
+      const rssLimitMb = this.#options.rssLimitMb;
+      if (rssLimitMb !== undefined) {
+        // Worker threads share the process: its resident set is the only figure that counts the
+        // trial's native memory (onnxruntime's tensors and arenas), which the heap limit does not.
+        const checkRss = (): void => {
+          const rssMb = process.memoryUsage.rss() / 2 ** 20;
+          if (rssMb <= rssLimitMb) return;
+          fail(
+            new RuntimeExecutionError(
+              `Trial ${request.trialNumber} was stopped: the process's resident memory reached ${Math.round(rssMb)} MB, over the limit of ${rssLimitMb} MB ` +
+                "(it counts this process's main thread, the trial worker and onnxruntime's native buffers); raise the limit or shrink the data or the batch.",
+            ),
+          );
+        };
+        sampler = setInterval(checkRss, rssSampleIntervalMs);
+        sampler.unref();
       }
       try {
         worker.postMessage(request);

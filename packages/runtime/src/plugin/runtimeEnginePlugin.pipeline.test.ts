@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // SQLite study database.
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 const roundWeights = fileURLToPath(new URL('./test-support/roundWeightsPlugin.js', import.meta.url));
+const nativeMemory = fileURLToPath(new URL('./test-support/nativeMemoryPlugin.js', import.meta.url));
 
 function config(dir: string, overrides: { trials?: number; pass?: string; val?: string; search?: string; objectives?: string[] } = {}): string {
   const quickstart = path.join(repo, 'examples/quickstart');
@@ -183,6 +184,21 @@ describe('AutoCompressor with the runtime engine', () => {
       expect(bestModel).toBeUndefined();
       expect(existsSync(path.join(limited, 'out', 'report.html'))).toBe(true);
     }
+  });
+
+  it('should stop a trial whose native memory takes the process over the resident-memory limit, which the heap limit does not see', async () => {
+    const work = await mkdtemp(path.join(dir, 'rss-'));
+    // Up to 4 GB in Buffers' backing stores: outside the worker's JavaScript heap (limited to 128 MB here), as onnxruntime's tensors are.
+    const pass = `${nativeMemory}, with: { megabytes: 4096 }`;
+    const file = await writeConfig(work, config(work, { trials: 1, pass, objectives: ['{ metric: accuracy }'] }));
+    const limitMb = Math.round(process.memoryUsage.rss() / 2 ** 20) + 384;
+    const steps: string[] = [];
+    const onEvent = (event: CompressionEvent): void => void (event.type === 'trialStep' && steps.push(event.step));
+    const { report } = await new AutoCompressor(file, { trialMemoryLimitMb: 128, trialRssLimitMb: limitMb, cache: false, onEvent }).run();
+    // Stopped inside the pass (the worker had set up under the limit), before the evaluation.
+    expect(steps).toEqual(['native-memory-test-pass']);
+    expect(report.trials.map((t) => t.state)).toEqual(['failed']);
+    expect(report.trials[0]?.error).toMatch(new RegExp(`^Trial 0 was stopped: the process's resident memory reached \\d+ MB, over the limit of ${limitMb} MB`));
   });
 
   it('should fail before any trial, naming the YAML key, for an unknown plugin, a bad option and a missing data file', async () => {
