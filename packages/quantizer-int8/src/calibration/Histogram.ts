@@ -7,6 +7,8 @@ export class Histogram {
   readonly width: number;
   private readonly inverseWidth: number;
   total = 0;
+  /** NaN values seen: they fall in no bin and are not counted in `total`. */
+  nan = 0;
 
   constructor(
     readonly low: number,
@@ -22,18 +24,24 @@ export class Histogram {
     this.inverseWidth = 1 / this.width;
   }
 
-  /** Counts every value of `values` (or their magnitudes with `absolute`). */
+  /** Counts every value of `values` (or their magnitudes with `absolute`); NaN goes to `nan`. */
   add(values: ArrayLike<number>, absolute = false): void {
     const { counts, low, inverseWidth } = this;
     const last = this.bins - 1;
+    let nan = 0;
     for (let i = 0; i < values.length; i++) {
       const v = absolute ? Math.abs(values[i] as number) : (values[i] as number);
       let bin = Math.floor((v - low) * inverseWidth);
       if (bin < 0) bin = 0;
       else if (bin > last) bin = last;
+      else if (Number.isNaN(bin)) {
+        nan++;
+        continue;
+      }
       counts[bin] = (counts[bin] as number) + 1;
     }
-    this.total += values.length;
+    this.nan += nan;
+    this.total += values.length - nan;
   }
 
   /** Lower edge of bin `i` (i = bins gives the upper edge of the last bin). */

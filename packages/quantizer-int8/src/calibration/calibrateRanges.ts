@@ -70,6 +70,7 @@ export async function calibrateRanges(
     throw new ConfigError(`movingAverage must be in (0, 1], got ${movingAverage}.`);
   }
   dataset.requireSamples('calibrate the quantization ranges');
+  rejectNonFiniteSamples(dataset);
   const observed = await observeMinMax(model, tensorNames, dataset, options);
   const type = options.activationType ?? 'uint8';
   const ranges = new Map<string, CalibratedRange>();
@@ -92,6 +93,16 @@ export async function calibrateRanges(
   })) {
     options.signal?.throwIfAborted();
     for (const [name, histogram] of histograms) histogram.add(floatData(batch.tensors[name], name), method !== 'mse');
+  }
+  for (const [name, histogram] of histograms) {
+    // ReduceMin/ReduceMax skip NaN, so a NaN the model computes from finite inputs shows only here.
+    if (histogram.nan > 0) {
+      throw new DatasetError(
+        `Calibration saw ${histogram.nan} NaN values in tensor "${name}" of model ${model.source ?? '(in memory)'} on finite inputs: ` +
+          'the model computes NaN on this data (a log or division of invalid values?). Check the model on these samples before quantizing it.',
+        { file: model.source },
+      );
+    }
   }
   for (const [name, range] of observed) {
     const histogram = histograms.get(name) as Histogram;
@@ -147,6 +158,24 @@ async function observeMinMax(
 }
 
 type Tensor = TensorMap[string];
+
+/**
+ * DatasetError naming the first sample holding NaN or Inf. onnxruntime's ReduceMin/ReduceMax
+ * skip NaN, so without this check a NaN in the data would calibrate silently.
+ */
+function rejectNonFiniteSamples(dataset: Dataset): void {
+  for (const [name, array] of dataset.features) {
+    if (!(array.data instanceof Float32Array || array.data instanceof Float64Array)) continue;
+    const rowSize = array.shape.slice(1).reduce((a, b) => a * b, 1);
+    const index = array.data.findIndex((v) => !Number.isFinite(v));
+    if (index < 0) continue;
+    throw new DatasetError(
+      `Calibration input "${name}"${array.file === undefined ? '' : ` (${array.file})`} holds ${array.data[index]} in sample ` +
+        `${Math.floor(index / rowSize)}: ranges cannot be calibrated on NaN or Inf. Clean the data (drop or fix those samples).`,
+      { file: array.file },
+    );
+  }
+}
 
 function scalar(tensor: Tensor | undefined, name: string, model: OnnxModel): number {
   const value = Number(tensor?.data[0]);
