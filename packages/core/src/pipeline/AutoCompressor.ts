@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { loadConfig, type LoadedConfig } from '../config/loadConfig.js';
@@ -419,6 +419,8 @@ export class AutoCompressor {
         error: undefined,
       };
     } catch (error) {
+      // A worker stopped mid-trial (timeout, memory, abort) never reached executeTrial's clean-up.
+      await rm(request.workDir, { recursive: true, force: true });
       const message = error instanceof Error ? error.message : String(error);
       this.#logger.warn(`trial ${trial.number} failed: ${message}`, { trial: trial.number });
       return { state: 'failed', metrics: undefined, values: undefined, constraints: undefined, error: message, passReports: undefined };
@@ -552,6 +554,7 @@ export class AutoCompressor {
         }
       }
     } catch (error) {
+      await rm(request.workDir, { recursive: true, force: true });
       const message = (error instanceof Error ? error.message : String(error)).replace(/^Trial \d+/, 'The final recovery');
       this.#logger.warn(`the final recovery failed; best.onnx stays the search's best (trial ${best.number}): ${message}`, { trial: best.number });
       return { overrides: overrides as JsonValue, metrics: undefined, adopted: false, infeasibleBecause: [], error: message };

@@ -198,6 +198,8 @@ describe('AutoCompressor with the runtime engine', () => {
     // Stopped inside the pass (the worker had set up under the limit), before the evaluation.
     expect(steps).toEqual(['native-memory-test-pass']);
     expect(report.trials.map((t) => t.state)).toEqual(['failed']);
+    // The stopped worker never cleaned its scratch folder; the main thread did.
+    expect(existsSync(path.join(work, 'out', '.work', 'trial-0'))).toBe(false);
     expect(report.trials[0]?.error).toMatch(new RegExp(`^Trial 0 was stopped: the process's resident memory reached \\d+ MB, over the limit of ${limitMb} MB`));
   });
 
