@@ -76,6 +76,13 @@ describe('renderReportHtml', () => {
     expect(html).toContain('accuracy drop &lt;= 0.01');
   });
 
+  it('should say why a failed final recovery left the searched model as best.onnx', () => {
+    const recovery = { overrides: { 'distiller-kd': { epochs: 5 } }, metrics: undefined, adopted: false, infeasibleBecause: [], error: 'The final recovery timed out after 600 s & was stopped' };
+    const html = renderReportHtml({ ...report, recovery });
+    expect(html).toContain(`failed, best.onnx is the searched model (${escapeHtml(recovery.error)})`);
+    expect(html).toContain('best (trial 0)</th>');
+  });
+
   it.skipIf(!existsSync(chromiumPath))('should render in headless Chromium with the Pareto plot drawn', async () => {
     const file = path.join(dir, 'report.html');
     await writeFile(file, renderReportHtml(report));
