@@ -2,7 +2,8 @@
  * `npm run bench:train [-- --models lenet5-fmnist,resnet8-fmnist] [-- --skip-acceptance]`: the
  * training benchmark of issue #3. Options for experiments: `--steps N`, `--repeats N`,
  * `--spinning`, `--optimization disabled|basic|extended|all`, `--no-pytorch`, `--python <path>`,
- * `--out <file>` (default bench/results/train.json).
+ * `--out <file>` (default bench/results/train.json), `--profile` (onnxruntime's kernel time per
+ * operator type of each model's step, under `threadsN.profile`).
  *
  * Throughput: for each fixture model and for `mobilenet-dw4` (depthwise-separable blocks, built
  * by bench/mobilenetModel.ts), one training step (cross-entropy, SGD lr 0.01 momentum 0.9, train
@@ -27,14 +28,14 @@
  *
  * Writes bench/results/train.json.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnsupportedOperationError } from '@open-autoglm/core';
 import { buildTrainingStep, initialTrainingState, OnnxModel, type TrainingStepSignature, writeFileAtomic } from '@open-autoglm/onnx';
-import { createSession, loadDataset, runTrainingJob, type TensorMap, type TrainingJob } from '@open-autoglm/runtime';
-import { Tensor } from 'onnxruntime-node';
+import { createSession, loadDataset, resolveRuntimeTarget, runTrainingJob, sessionOptionsForTarget, type TensorMap, type TrainingJob } from '@open-autoglm/runtime';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { runCli } from '../apps/cli/src/runCli.js';
 import { benchOption, median } from './benchSupport.js';
 import { mobilenetModel } from './mobilenetModel.js';
@@ -54,6 +55,9 @@ const STEPS = Number(option('--steps') ?? 50);
 const REPEATS = Number(option('--repeats') ?? 3);
 /** A PyTorch repeat stops after this many seconds (at least 10 timed steps): 2 OpenMP threads on a loaded 2-core machine can take seconds per step. */
 const PYTORCH_SECONDS_PER_REPEAT = 20;
+/** `--profile`: also record onnxruntime's per-operator kernel times of each step (one extra session per model and thread count). */
+const PROFILE = args.includes('--profile');
+const PROFILE_STEPS = 10;
 const LEARNING_RATE = 0.01;
 const MOMENTUM = 0.9;
 /** Session settings to try (`--spinning`, `--optimization basic`); the defaults are the runtime's. */
@@ -92,6 +96,55 @@ async function medianStepMs(stepBytes: Uint8Array, signature: TrainingStepSignat
     return median(times);
   } finally {
     await session.release();
+  }
+}
+
+/** Where a step's time goes: onnxruntime's profile of `PROFILE_STEPS` steps, kernel time per operator type. */
+async function profileStep(stepBytes: Uint8Array, signature: TrainingStepSignature, model: OnnxModel, batch: TensorMap, threads: number): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'autoglm-bench-profile-'));
+  const target = resolveRuntimeTarget({ device: 'cpu', threads, spinning: SPINNING, ...(OPTIMIZATION === undefined ? {} : { optimizationLevel: OPTIMIZATION }) });
+  const session = await InferenceSession.create(stepBytes, { ...sessionOptionsForTarget(target), enableProfiling: true, profileFilePrefix: join(dir, 'step') });
+  try {
+    const feeds: TensorMap = {
+      ...batch,
+      [signature.step]: new Tensor('int64', BigInt64Array.of(1n), []),
+      [signature.learningRate]: new Tensor('float32', Float32Array.of(LEARNING_RATE), []),
+    };
+    for (const [name, value] of initialTrainingState(model, signature)) feeds[name] = new Tensor('float32', value.data, value.dims);
+    await session.run(feeds); // the first run allocates; keep it out of the profile's averages
+    for (let i = 0; i < PROFILE_STEPS; i++) await session.run(feeds);
+    session.endProfiling();
+  } finally {
+    await session.release();
+  }
+  try {
+    const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+    if (file === undefined) return { skipped: 'onnxruntime wrote no profile' };
+    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => e.dur).slice(1);
+    const byOp = new Map<string, { us: number; count: number }>();
+    const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+    // Skip the first run's kernels: the profile holds 1 + PROFILE_STEPS runs.
+    for (const e of kernels.slice(kernels.length / (PROFILE_STEPS + 1))) {
+      const op = e.args?.op_name ?? 'unknown';
+      const entry = byOp.get(op) ?? { us: 0, count: 0 };
+      entry.us += e.dur;
+      entry.count++;
+      byOp.set(op, entry);
+    }
+    const perRun = (us: number): number => +(us / PROFILE_STEPS / 1000).toFixed(3);
+    const kernelUs = [...byOp.values()].reduce((a, b) => a + b.us, 0);
+    return {
+      steps: PROFILE_STEPS,
+      runMs: perRun(runs.reduce((a, b) => a + b, 0)),
+      kernelMs: perRun(kernelUs),
+      kernelsPerRun: kernels.length / (PROFILE_STEPS + 1),
+      kernelMsByOpType: Object.fromEntries(
+        [...byOp].sort((a, b) => b[1].us - a[1].us).slice(0, 12).map(([op, e]) => [op, { ms: perRun(e.us), perRun: e.count / PROFILE_STEPS }]),
+      ),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -154,6 +207,7 @@ async function throughput(name: string): Promise<Record<string, unknown>> {
       entry['pytorch'] = { stepMsMedians: theirs.map((m) => +m.toFixed(3)), bestStepMs: +bestTheirs.toFixed(3), samplesPerSecond: samplesPerSecond(bestTheirs) };
       entry['ratioVsPytorch'] = +(bestTheirs / best).toFixed(3);
     }
+    if (PROFILE) entry['profile'] = await profileStep(bytes, step.signature, model, batch, threads);
     result[`threads${threads}`] = entry;
   }
   const line = [1, 2].map((threads) => {
