@@ -84,6 +84,8 @@ describe('autoglm compress and init', () => {
     const init = await runBinary(work, 'init', model, '--data', x, '--labels', y, '--out', out);
     expect(init.stderr).toBe('');
     expect(init.code).toBe(0);
+    // The next-step hint is quoted for a POSIX shell.
+    expect(init.stdout).toContain(`next: autoglm validate '${out}' && autoglm compress '${out}'`);
     const loaded = await loadConfig(out);
     expect([loaded.config.model, loaded.config.data.val.x, loaded.config.data.val.y, loaded.config.data.calib?.x]).toEqual([model, x, y, x]);
     const validated = await runBinary(work, 'validate', out, '--json');

@@ -91,6 +91,7 @@ export function initCommand(io: CliIo): Command {
         printJson(io, { config: out, model: path.resolve(modelPath), validationSamples: validation.size, distillation: distill });
         return;
       }
-      io.stdout(`wrote ${out}\nnext: autoglm validate ${options.out} && autoglm compress ${options.out}\n`);
+      const shellPath = /^[\w./-]+$/.test(options.out) ? options.out : `'${options.out.replace(/'/g, `'\\''`)}'`;
+      io.stdout(`wrote ${out}\nnext: autoglm validate ${shellPath} && autoglm compress ${shellPath}\n`);
     });
 }
