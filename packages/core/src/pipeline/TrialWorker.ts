@@ -41,6 +41,8 @@ export interface TrialWorkerOptions extends TrialWorkerData {
 
 /** How often the resident memory is sampled while a trial runs, in ms. */
 const rssSampleIntervalMs = 100;
+/** How long a failed trial waits for its thread to be terminated before the next one may start, in ms. */
+const terminationWaitMs = 5000;
 
 /** How one trial is run: its timeout, its progress callback, and a signal that stops it. */
 export interface TrialWorkerRunOptions {
@@ -107,8 +109,17 @@ export class TrialWorker {
           this.#worker = undefined;
           if (!this.#ready) this.#setupFailuresInARow++;
         }
-        void worker.terminate();
-        reject(error);
+        // Settle once the thread is gone, so the next trial does not start beside its memory; a
+        // thread stuck in native code is not waited for longer than terminationWaitMs.
+        let waited: NodeJS.Timeout | undefined;
+        const gone = new Promise<void>((settle) => {
+          waited = setTimeout(settle, terminationWaitMs);
+          worker.terminate().then(() => settle(), () => settle());
+        });
+        void gone.then(() => {
+          clearTimeout(waited);
+          reject(error);
+        });
       };
       const onMessage = (message: TrialWorkerMessage): void => {
         if (message.type === 'log') {
