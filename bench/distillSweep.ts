@@ -5,7 +5,8 @@
  * Every variant below changes one lever of the baseline recipe (the one `bench/distill.ts`
  * reported before the sweep: uniform L1 pruning, BatchNorm re-estimated on 512 fmnist-calib
  * samples, KD alpha 0.5 T 2, AdamW without weight decay, lr 5e-3 cosine to 0, batch 64) or of
- * the best recipe found so far, with the same budget (3 epochs over fmnist-train-10k) and seed.
+ * the best recipe found so far, with the same budget (3 epochs over fmnist-train-10k) and seed
+ * (`--seed`, default 0; other seeds are recorded as `name@seedN`, to see the noise).
  * Variants run one after another (the machine is shared; the runs are single-threaded); each
  * result is added to bench/results/distill-sweep.json (replacing an earlier run of the same name)
  * as soon as it finishes, so the file records everything tried. Accuracy is on fmnist-val-2k
@@ -15,8 +16,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { distill, type FeatureMatching, type FeaturePair } from '@open-autoglm/distiller-kd';
-import { arrayToTensor, DataType, makeNode, type NodeProto, OnnxModel, type OptimizerSpec, tensorToArray, writeFileAtomic } from '@open-autoglm/onnx';
+import { distill, type FeatureMatching } from '@open-autoglm/distiller-kd';
+import { OnnxModel, type OptimizerSpec, writeFileAtomic } from '@open-autoglm/onnx';
 import {
   computeParameterGradients,
   measureInputMeans,
@@ -45,12 +46,6 @@ interface Recipe {
   readonly temperature: number;
   readonly features?: FeatureMatching;
   readonly featureWeight?: number;
-  /**
-   * Distill every ReLU output of the student from the same channels of the teacher's tensor (the
-   * channels pruning kept, found by matching BatchNorm scales), no projection: the pruned layers
-   * learn to reconstruct what the original computed on their channels. Replaces `features`.
-   */
-  readonly keptChannelWeight?: number;
   readonly optimizer: OptimizerSpec;
   readonly learningRate: number;
   readonly warmupSteps?: number;
@@ -96,8 +91,14 @@ const VARIANTS: Record<string, Recipe> = {
   'adamw-lr0.008': { ...baseline, learningRate: 8e-3 },
   'alpha0.3-T2': { ...baseline, alpha: 0.3 },
   'alpha0.7-T3': { ...baseline, alpha: 0.7, temperature: 3 },
-  'kept-channels-w0.1': { ...baseline, keptChannelWeight: 0.1 },
-  'kept-channels-w1': { ...baseline, keptChannelWeight: 1 },
+  'kept-channels-w0.1': { ...baseline, features: 'pruned', featureWeight: 0.1 },
+  'kept-channels-w1': { ...baseline, features: 'pruned', featureWeight: 1 },
+  'kept-channels-w3': { ...baseline, features: 'pruned', featureWeight: 3 },
+  'kept-channels-w10': { ...baseline, features: 'pruned', featureWeight: 10 },
+  'kept-channels-w1-lr0.008': { ...baseline, features: 'pruned', featureWeight: 1, learningRate: 8e-3 },
+  'kept-channels-w1-alpha0.9-T4': { ...baseline, features: 'pruned', featureWeight: 1, alpha: 0.9, temperature: 4 },
+  'kept-channels-w1-global-l1': { ...baseline, features: 'pruned', featureWeight: 1, pruning: { scope: 'global', criterion: 'l1' } },
+  'kept-channels-w1-unlabelled': { ...baseline, features: 'pruned', featureWeight: 1, alpha: 1, unlabelled: true },
   'ceiling-10-epochs': { ...baseline, epochs: 10 },
 };
 
@@ -105,7 +106,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 const fixtures = join(repo, 'fixtures');
 const EPOCHS = 3;
-const SEED = 0;
+const SEED = Number(benchOption('--seed') ?? 0);
 const target = { device: 'cpu' as const, threads: 1 };
 const resultsFile = join(here, 'results', 'distill-sweep.json');
 
@@ -173,46 +174,6 @@ async function prunedStudent(choice: PruningChoice): Promise<PrunedStudent> {
   };
 }
 
-/** The BatchNormalization whose channels `tensor` carries (through Relu, Identity and the first input of Add). */
-function batchNormBehind(model: OnnxModel, tensor: string): NodeProto {
-  const producer = model.graph.producerOf(tensor);
-  if (producer === undefined) throw new Error(`"${tensor}" has no producer in ${model.source ?? 'the model'}`);
-  if (producer.opType === 'BatchNormalization') return producer;
-  if (['Relu', 'Identity', 'Add'].includes(producer.opType)) return batchNormBehind(model, producer.input[0] as string);
-  throw new Error(`"${tensor}" comes from a ${producer.opType}, not from a BatchNormalization`);
-}
-
-function initializerValues(model: OnnxModel, name: string): Float32Array {
-  const tensor = model.graph.getInitializer(name);
-  if (tensor === undefined) throw new Error(`${model.source ?? 'the model'} has no initializer "${name}"`);
-  return tensorToArray(tensor) as Float32Array;
-}
-
-/**
- * A copy of the teacher with, for every ReLU output of the student, a Gather of the teacher's
- * same tensor down to the channels the student kept (a pruned model's BatchNorm scales are a
- * subset of the original's, value for value), and the feature pairs reading them.
- */
-function keptChannelFeatures(teacherModel: OnnxModel, studentModel: OnnxModel): { teacher: OnnxModel; pairs: FeaturePair[] } {
-  const copy = teacherModel.clone();
-  const pairs: FeaturePair[] = [];
-  for (const node of studentModel.graph.nodes) {
-    if (node.opType !== 'Relu') continue;
-    const tensor = node.output[0] as string;
-    const scaleName = batchNormBehind(studentModel, tensor).input[1] as string;
-    const studentScale = initializerValues(studentModel, scaleName);
-    const teacherScale = initializerValues(copy, scaleName);
-    const kept = Array.from(studentScale, (value) => teacherScale.indexOf(value));
-    if (kept.includes(-1)) throw new Error(`cannot match the channels of "${tensor}" by the BatchNorm scale ${scaleName}`);
-    const indices = copy.graph.uniqueName(`${tensor}.kept.indices`);
-    const output = copy.graph.uniqueName(`${tensor}.kept`);
-    copy.graph.setInitializer(arrayToTensor(indices, BigInt64Array.from(kept, BigInt), [kept.length], DataType.INT64));
-    copy.graph.addNode(makeNode('Gather', [tensor, indices], [output], { axis: 1 }, output));
-    pairs.push({ student: tensor, teacher: output });
-  }
-  return { teacher: copy, pairs };
-}
-
 interface SweepFile {
   benchmark: 'distill-sweep';
   machine: { cpu: string; logicalCpus: number; platform: string };
@@ -227,9 +188,8 @@ const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime
 for (const name of only) {
   const recipe = VARIANTS[name] as Recipe;
   const student = await prunedStudent(recipe.pruning);
-  const kept = recipe.keptChannelWeight === undefined ? undefined : keptChannelFeatures(teacher, student.model);
   const result = await distill({
-    teacher: kept?.teacher ?? teacher,
+    teacher,
     student: student.model,
     train: recipe.unlabelled === true ? unlabelled : train,
     validation,
@@ -238,8 +198,8 @@ for (const name of only) {
     target,
     alpha: recipe.alpha,
     temperature: recipe.temperature,
-    features: kept?.pairs ?? recipe.features ?? 'none',
-    featureWeight: recipe.keptChannelWeight ?? recipe.featureWeight ?? 1,
+    features: recipe.features ?? 'none',
+    featureWeight: recipe.featureWeight ?? 1,
     optimizer: recipe.optimizer,
     learningRate: recipe.learningRate,
     warmupSteps: recipe.warmupSteps ?? 0,
@@ -248,6 +208,7 @@ for (const name of only) {
   const perEpoch = result.history.map((h) => h.validationAccuracy);
   const run = {
     date: new Date().toISOString(),
+    seed: SEED,
     recipe,
     pruned: { params: student.params, keptChannels: student.keptChannels, accuracyAfterBatchNormReestimation: student.accuracy },
     validationAccuracyPerEpoch: perEpoch,
@@ -263,9 +224,9 @@ for (const name of only) {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCpus: cpus().length, platform: `${process.platform}/${process.arch}` },
     versions: { node: process.version, onnxruntimeNode: ortVersion },
     threads: target.threads,
-    budget: `${EPOCHS} epochs over fmnist-train-10k, seed ${SEED}; accuracy on fmnist-val-2k after each epoch`,
+    budget: `${EPOCHS} epochs over fmnist-train-10k (shuffling and projections seeded by each run's seed); accuracy on fmnist-val-2k after each epoch`,
     originalAccuracy,
-    runs: { ...previous?.runs, [name]: run },
+    runs: { ...previous?.runs, [SEED === 0 ? name : `${name}@seed${SEED}`]: run },
   };
   await writeFileAtomic(resultsFile, new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`));
 }

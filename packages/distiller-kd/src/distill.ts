@@ -122,7 +122,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   // A real QDQ student (integer weights) trains as fake quantization and is exported back as real QDQ.
   const unfrozen = options.student.clone();
   const quantizedWeights = unfreezeQuantizedWeights(unfrozen);
-  const { student, pairs } = setUpFeaturePairs(unfrozen, teacher, options.features ?? 'none', options.seed ?? 0);
+  const { student, teacher: teacherToRun, pairs } = setUpFeaturePairs(unfrozen, teacher, options.features ?? 'none', options.seed ?? 0);
   const loss: LossTerm[] = [{ kind: 'distillation', temperature, alpha }];
   if (pairs.length > 0) loss.push({ kind: 'mse', pairs: pairs.map((p) => ({ student: p.distilled })), weight: options.featureWeight ?? 1 });
   const step = buildTrainingStep(student, {
@@ -149,7 +149,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     learningRate: (update) => learningRateAt(update, schedule),
     ...(options.target === undefined ? {} : { target: options.target }),
     teacher: {
-      model: teacher,
+      model: teacherToRun,
       features: Object.fromEntries(pairs.map((p) => [p.distilled, p.teacher])),
       cache: options.teacherCache ?? 'memory',
     },

@@ -25,7 +25,7 @@ export const distillCommand: PluginCommand = {
     { flags: '--alpha <a>', description: `weight of the distillation term against cross-entropy (default ${DEFAULT_ALPHA} with labels, 1 without)` },
     { flags: '--lr <x>', description: 'peak learning rate (AdamW, cosine decay)', defaultValue: '0.001' },
     { flags: '--batch <n>', description: 'samples per update', defaultValue: '64' },
-    { flags: '--features <pairs>', description: 'feature distillation: none, auto (the last feature map), stages (the last map of every resolution), or student[:teacher] tensor names, comma-separated', defaultValue: 'none' },
+    { flags: '--features <pairs>', description: 'feature distillation: none, auto (the last feature map), stages (the last map of every resolution), pruned (every ReLU output, on the channels a pruned student kept), or student[:teacher] tensor names, comma-separated', defaultValue: 'none' },
     { flags: '--patience <n>', description: 'stop after this many epochs without a better validation accuracy' },
     { flags: '--threads <n>', description: 'onnxruntime intra-op threads', defaultValue: '1' },
     { flags: '--seed <n>', description: 'seeds the shuffling', defaultValue: '0' },
@@ -131,9 +131,9 @@ export const distillCommand: PluginCommand = {
 
 function parseFeatures(value: unknown): FeatureMatching {
   if (value === undefined || value === 'none') return 'none';
-  if (value === 'auto' || value === 'stages') return value;
+  if (value === 'auto' || value === 'stages' || value === 'pruned') return value;
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new ConfigError('--features takes none, auto, stages, or student[:teacher] tensor names separated by commas.');
+    throw new ConfigError('--features takes none, auto, stages, pruned, or student[:teacher] tensor names separated by commas.');
   }
   return value.split(',').map((entry) => {
     const [student, teacher, extra] = entry.trim().split(':');

@@ -138,3 +138,88 @@ describe('setUpFeaturePairs', () => {
     expect(() => setUpFeaturePairs(convNet(2, 1), convNet(4, 2), [{ student: 'nothing' }], 0)).toThrow(ConfigError);
   });
 });
+
+/** x [N, 3, 4, 4] -> 1x1 Conv -> BatchNormalization -> Relu ("act") -> GlobalAveragePool -> Flatten -> Gemm, keeping only `channels` of 4. */
+function convBatchNormNet(channels: readonly number[]): OnnxModel {
+  const random = new SeededRandom(3);
+  const full = (n: number, offset = 0): Float32Array => Float32Array.from({ length: n }, () => offset + random.nextNormal() * 0.5);
+  const conv = full(4 * IN);
+  const [scale, shift, mean] = [full(4, 1), full(4), full(4)];
+  const variance = Float32Array.from({ length: 4 }, () => 0.5 + random.nextFloat());
+  const fc = full(CLASSES * 4);
+  const rows = (values: Float32Array, size: number): Float32Array => Float32Array.from(channels.flatMap((c) => [...values.subarray(c * size, (c + 1) * size)]));
+  const fcKept = Float32Array.from({ length: CLASSES * channels.length }, (_, k) => fc[Math.floor(k / channels.length) * 4 + (channels[k % channels.length] as number)] as number);
+  const width = channels.length;
+  return new OnnxModel(
+    create(ModelProtoSchema, {
+      irVersion: 8n,
+      opsetImport: [{ domain: '', version: 17n }],
+      graph: {
+        name: 'net',
+        node: [
+          makeNode('Conv', ['x', 'conv.weight'], ['conv'], { kernel_shape: [1, 1] }, 'conv'),
+          makeNode('BatchNormalization', ['conv', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], ['bn'], {}, 'bn'),
+          makeNode('Relu', ['bn'], ['act'], {}, 'relu'),
+          makeNode('GlobalAveragePool', ['act'], ['pooled'], {}, 'pool'),
+          makeNode('Flatten', ['pooled'], ['flat'], {}, 'flatten'),
+          makeNode('Gemm', ['flat', 'fc.weight', 'fc.bias'], ['logits'], { transB: 1 }, 'fc'),
+        ],
+        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', IN, SIDE, SIDE])],
+        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
+        initializer: [
+          arrayToTensor('conv.weight', rows(conv, IN), [width, IN, 1, 1]),
+          arrayToTensor('bn.scale', rows(scale, 1), [width]),
+          arrayToTensor('bn.bias', rows(shift, 1), [width]),
+          arrayToTensor('bn.mean', rows(mean, 1), [width]),
+          arrayToTensor('bn.var', rows(variance, 1), [width]),
+          arrayToTensor('fc.weight', fcKept, [CLASSES, width]),
+          arrayToTensor('fc.bias', full(CLASSES), [CLASSES]),
+        ],
+      },
+    }),
+  );
+}
+
+async function runTensor(model: OnnxModel, tensor: string, x: Float32Array, batch: number): Promise<Float32Array> {
+  const exposed = model.clone();
+  exposed.graph.addOutput(makeTensorValueInfo(tensor, DataType.FLOAT, []));
+  const session = await createSession(exposed.toBytes(), { device: 'cpu', threads: 1 });
+  try {
+    return (await session.run({ x: new Tensor('float32', x, [batch, IN, SIDE, SIDE]) }))[tensor]!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+describe('setUpFeaturePairs with pruned matching', () => {
+  it("should pair a pruned student's ReLU output with the teacher's kept channels, which a sliced student reproduces exactly", async () => {
+    const teacher = convBatchNormNet([0, 1, 2, 3]);
+    const student = convBatchNormNet([1, 3]);
+    const setup = setUpFeaturePairs(student, teacher, 'pruned', 0);
+    expect(setup.pairs).toEqual([{ student: 'act', teacher: 'distill.kept.act', distilled: 'act', keptChannels: [1, 3] }]);
+    expect(setup.student.graph.nodes).toHaveLength(student.graph.nodes.length); // no projection added
+    expect(teacher.graph.producerOf('distill.kept.act')).toBeUndefined(); // the teacher given is left alone
+
+    const batch = 2;
+    const random = new SeededRandom(9);
+    const x = Float32Array.from({ length: batch * IN * SIDE * SIDE }, () => random.nextNormal());
+    const gathered = await runTensor(setup.teacher, 'distill.kept.act', x, batch);
+    const full = await runTensor(teacher, 'act', x, batch);
+    const own = await runTensor(student, 'act', x, batch);
+    const pixels = SIDE * SIDE;
+    const expected = Float32Array.from({ length: batch * 2 * pixels }, (_, k) => {
+      const [n, c, q] = [Math.floor(k / (2 * pixels)), Math.floor(k / pixels) % 2, k % pixels];
+      return full[(n * 4 + [1, 3][c]!) * pixels + q] as number;
+    });
+    expect(Array.from(gathered)).toEqual(Array.from(expected));
+    expect(Array.from(own)).toEqual(Array.from(expected));
+  });
+
+  it('should pair an unpruned student directly, and refuse a student whose channels match no teacher BatchNorm', () => {
+    const teacher = convBatchNormNet([0, 1, 2, 3]);
+    expect(setUpFeaturePairs(convBatchNormNet([0, 1, 2, 3]), teacher, 'pruned', 0).pairs).toEqual([{ student: 'act', teacher: 'act', distilled: 'act' }]);
+    const retrained = convBatchNormNet([1, 3]);
+    retrained.graph.setInitializer(arrayToTensor('bn.scale', Float32Array.of(7, 8), [2]));
+    expect(() => setUpFeaturePairs(retrained, teacher, 'pruned', 0)).toThrow(/features: pruned found no ReLU output/);
+  });
+});

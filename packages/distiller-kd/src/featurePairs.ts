@@ -1,5 +1,5 @@
 import { ConfigError, SeededRandom } from '@open-autoglm/core';
-import { arrayToTensor, type Dim, inferShapes, makeNode, type OnnxModel, OnnxGraph } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, type Dim, inferShapes, makeNode, type NodeProto, type OnnxModel, OnnxGraph, tensorToArray } from '@open-autoglm/onnx';
 
 /** A student tensor and the teacher tensor it learns (default: the teacher tensor of the same name). */
 export interface FeaturePair {
@@ -12,9 +12,13 @@ export interface FeaturePair {
  * `none`; `auto`, the last 4-D feature map with a spatial extent that both models compute under
  * the same name with the same op (in a CNN, the map the classifier head pools; a pruned model
  * keeps its source's tensor names); `stages`, such a map for every resolution (the last one
- * computed at each height x width: the output of every stage of a ResNet); or explicit pairs.
+ * computed at each height x width: the output of every stage of a ResNet); `pruned`, for a student
+ * pruned from the teacher, every ReLU output of the student learns the teacher's same tensor
+ * restricted to the channels the student kept (no projection: the pruned layers learn to
+ * reconstruct what the original computed on those channels, which recovers a pruned model faster
+ * than logits alone); or explicit pairs.
  */
-export type FeatureMatching = 'none' | 'auto' | 'stages' | readonly FeaturePair[];
+export type FeatureMatching = 'none' | 'auto' | 'stages' | 'pruned' | readonly FeaturePair[];
 
 /** One distilled pair as set up for training. */
 export interface MatchedFeature {
@@ -23,6 +27,8 @@ export interface MatchedFeature {
   readonly teacher: string;
   /** The tensor the mse term reads: the student tensor, or its projection to the teacher's width. */
   readonly distilled: string;
+  /** `pruned` matching: the teacher channels (axis 1) the student's channels are, in order, when it kept fewer. */
+  readonly keptChannels?: readonly number[];
   /** The learned 1x1 projection added when the widths (axis 1) differ; removed from the exported model. */
   readonly projection?: { readonly node: string; readonly weight: string; readonly from: number; readonly to: number };
 }
@@ -30,6 +36,8 @@ export interface MatchedFeature {
 export interface FeatureSetup {
   /** The student (a copy) with the projections added; the student itself when nothing was added. */
   readonly student: OnnxModel;
+  /** The teacher to run: a copy with the kept channels gathered (`pruned` matching), else the teacher itself. */
+  readonly teacher: OnnxModel;
   readonly pairs: readonly MatchedFeature[];
 }
 
@@ -39,12 +47,14 @@ export interface FeatureSetup {
  * MatMul for [N, D] vectors, initialized with seeded N(0, 1/C) weights. ConfigError when a tensor
  * is missing or the shapes differ in more than the channel axis.
  */
-export function setUpFeaturePairs(student: OnnxModel, teacher: OnnxModel, matching: FeatureMatching, seed: number): FeatureSetup {
-  if (matching === 'none') return { student, pairs: [] };
+export function setUpFeaturePairs(student: OnnxModel, originalTeacher: OnnxModel, matching: FeatureMatching, seed: number): FeatureSetup {
+  if (matching === 'none') return { student, teacher: originalTeacher, pairs: [] };
   const studentShapes = inferShapes(student.proto).shapes;
+  const pruned = matching === 'pruned' ? keptChannelPairs(student, originalTeacher) : undefined;
+  const teacher = pruned?.teacher ?? originalTeacher;
   const teacherShapes = inferShapes(teacher.proto).shapes;
   const requested =
-    matching === 'auto' || matching === 'stages' ? automaticPairs(student, teacher, studentShapes, teacherShapes, matching) : matching;
+    matching === 'auto' || matching === 'stages' ? automaticPairs(student, teacher, studentShapes, teacherShapes, matching) : (pruned?.pairs ?? (matching as readonly FeaturePair[]));
   if (requested.length === 0) throw new ConfigError('The feature pairs list is empty. Name at least one { student, teacher } pair, or use "none".');
 
   const copy = student.clone();
@@ -80,7 +90,8 @@ export function setUpFeaturePairs(student: OnnxModel, teacher: OnnxModel, matchi
     const from = studentDims[1];
     const to = teacherDims[1];
     if (sameDim(from, to)) {
-      pairs.push({ student: pair.student, teacher: teacherName, distilled: pair.student });
+      const keptChannels = pruned?.keptChannels.get(pair.student);
+      pairs.push({ student: pair.student, teacher: teacherName, distilled: pair.student, ...(keptChannels === undefined ? {} : { keptChannels }) });
       continue;
     }
     if (typeof from !== 'number' || typeof to !== 'number') {
@@ -101,7 +112,7 @@ export function setUpFeaturePairs(student: OnnxModel, teacher: OnnxModel, matchi
     }
     pairs.push({ student: pair.student, teacher: teacherName, distilled: output, projection: { node: nodeName, weight, from, to } });
   }
-  return { student: copy, pairs };
+  return { student: copy, teacher, pairs };
 }
 
 /** Removes the projections `setUpFeaturePairs` added (a trained copy of its student). */
@@ -113,6 +124,80 @@ export function removeProjections(model: OnnxModel, pairs: readonly MatchedFeatu
     if (node !== undefined) graph.removeNode(node);
     graph.removeInitializer(pair.projection.weight);
   }
+}
+
+/**
+ * `pruned` matching: for every ReLU output of the student that the teacher computes under the
+ * same name, the teacher channels it keeps, found through the BatchNormalization the channels
+ * come from (following Relu, Identity and Add back): pruning slices a BatchNorm's scale, so the
+ * student's scale values are the teacher's at the kept channels, in order. Where the student kept
+ * fewer channels, a copy of the teacher gathers them (an added Gather node) for the pair to read.
+ */
+function keptChannelPairs(
+  student: OnnxModel,
+  teacher: OnnxModel,
+): { teacher: OnnxModel; pairs: FeaturePair[]; keptChannels: Map<string, readonly number[]> } {
+  const copy = teacher.clone();
+  const pairs: FeaturePair[] = [];
+  const keptChannels = new Map<string, readonly number[]>();
+  for (const node of student.graph.nodes) {
+    const tensor = node.output[0];
+    if (node.opType !== 'Relu' || tensor === undefined || teacher.graph.producerOf(tensor)?.opType !== 'Relu') continue;
+    const scale = batchNormScaleBehind(student.graph, tensor);
+    const studentScale = scale === undefined ? undefined : initializerValues(student.graph, scale);
+    const teacherScale = scale === undefined ? undefined : initializerValues(teacher.graph, scale);
+    if (studentScale === undefined || teacherScale === undefined) continue;
+    const kept = keptIndices(studentScale, teacherScale);
+    if (kept === undefined) continue;
+    if (kept.length === teacherScale.length) {
+      pairs.push({ student: tensor });
+      continue;
+    }
+    const indices = copy.graph.uniqueName(`distill.kept.${tensor}.indices`);
+    const gathered = copy.graph.uniqueName(`distill.kept.${tensor}`);
+    copy.graph.setInitializer(arrayToTensor(indices, BigInt64Array.from(kept, (i) => BigInt(i)), [kept.length], DataType.INT64));
+    copy.graph.addNode(makeNode('Gather', [tensor, indices], [gathered], { axis: 1 }, gathered));
+    pairs.push({ student: tensor, teacher: gathered });
+    keptChannels.set(tensor, kept);
+  }
+  if (pairs.length === 0) {
+    throw new ConfigError(
+      'features: pruned found no ReLU output whose channels it could match to the teacher through a BatchNormalization scale (the student ' +
+        'must be pruned from the teacher, with the same tensor names and its BatchNorm layers unfolded). Use auto, stages or named pairs.',
+      { file: student.source },
+    );
+  }
+  return { teacher: copy, pairs, keptChannels };
+}
+
+/** The scale initializer of the BatchNormalization `tensor`'s channels come from, through Relu, Identity and the first input of Add. */
+function batchNormScaleBehind(graph: OnnxGraph, tensor: string): string | undefined {
+  let producer: NodeProto | undefined = graph.producerOf(tensor);
+  while (producer !== undefined && ['Relu', 'Identity', 'Add'].includes(producer.opType)) {
+    const input = producer.input[0];
+    producer = input === undefined ? undefined : graph.producerOf(input);
+  }
+  return producer?.opType === 'BatchNormalization' ? producer.input[1] : undefined;
+}
+
+function initializerValues(graph: OnnxGraph, name: string): Float32Array | undefined {
+  const tensor = graph.getInitializer(name);
+  const values = tensor === undefined ? undefined : tensorToArray(tensor);
+  return values instanceof Float32Array ? values : undefined;
+}
+
+/** The teacher positions of the student's values, in increasing order (a pruned scale keeps the original order); undefined when they do not fit. */
+function keptIndices(studentValues: Float32Array, teacherValues: Float32Array): number[] | undefined {
+  const kept: number[] = [];
+  let from = 0;
+  for (const value of studentValues) {
+    let index = from;
+    while (index < teacherValues.length && !Object.is(teacherValues[index], value)) index++;
+    if (index === teacherValues.length) return undefined;
+    kept.push(index);
+    from = index + 1;
+  }
+  return kept;
 }
 
 /** The last shared feature map (`auto`), or the last one of every resolution (`stages`), in graph order. */
