@@ -203,6 +203,22 @@ describe('AutoCompressor with the runtime engine', () => {
     expect(report.trials[0]?.error).toMatch(new RegExp(`^Trial 0 was stopped: the process's resident memory reached \\d+ MB, over the limit of ${limitMb} MB`));
   });
 
+  it('should stop a trial running in its worker at once when the run is aborted', async () => {
+    const work = await mkdtemp(path.join(dir, 'abort-'));
+    // 4 GB touched 16 MB at a time takes about a minute here: the abort must not wait for it.
+    const file = await writeConfig(work, config(work, { trials: 2, pass: `${nativeMemory}, with: { megabytes: 4096 }`, objectives: ['{ metric: accuracy }'] }));
+    const abort = new AbortController();
+    const onEvent = (event: CompressionEvent): void => {
+      if (event.type === 'trialStep') setTimeout(() => abort.abort(), 200);
+    };
+    const started = Date.now();
+    const { report } = await new AutoCompressor(file, { signal: abort.signal, cache: false, onEvent }).run();
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(report.trials.map((t) => t.state)).toEqual(['failed']);
+    expect(report.trials[0]?.error).toBe('Trial 0 was stopped: the run was aborted.');
+    expect(report.search.stoppedBecause).toBe('stopped by the caller');
+  });
+
   it('should fail before any trial, naming the YAML key, for an unknown plugin, a bad option and a missing data file', async () => {
     const cases: Array<[Parameters<typeof config>[1], RegExp]> = [
       [{ pass: 'pruner-structurd' }, /passes\[0\].*npm install pruner-structurd/s],
