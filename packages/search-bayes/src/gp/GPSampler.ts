@@ -15,6 +15,16 @@ export interface GPSamplerOptions {
   readonly startupTrials?: number;
   /** The objective has no noise: pin the GP's noise variance at its floor. Default false. */
   readonly deterministicObjective?: boolean;
+  /**
+   * Floor of the GP's noise variance, in units of the standardized objective; default 1e-8
+   * (Optuna: 1e-6). The noise is still fitted above it, so a noisy objective keeps its noise; but
+   * with a 1e-6 floor (a standard deviation of 1e-3 standardized values) the GP cannot tell apart
+   * points near the optimum that differ by less than that, and the incumbent is never polished.
+   * On seeds 1-10, 50 trials, 1e-8 moved the median best of Branin from 0.398000 to 0.397888
+   * (global minimum 0.397887); on seeds 101-120 from 0.397917 to 0.397893, Hartmann-6 from
+   * -3.3199 to -3.3210.
+   */
+  readonly minimumNoise?: number;
   /** Draws the start-up trials and parameters outside the joint space; default random, same seed. */
   readonly independentSampler?: Sampler;
   /** Random samples scored before the local searches; default 2048 (Optuna's). */
@@ -47,6 +57,7 @@ export class GPSampler implements Sampler {
   private readonly random: SeededRandom;
   private readonly startupTrials: number;
   private readonly deterministicObjective: boolean;
+  private readonly minimumNoise: number;
   private readonly independentSampler: Sampler;
   private readonly preliminarySamples: number;
   private readonly localSearches: number;
@@ -61,6 +72,7 @@ export class GPSampler implements Sampler {
     this.random = options.seed === undefined ? SeededRandom.fromEntropy() : new SeededRandom(options.seed);
     this.startupTrials = options.startupTrials ?? 10;
     this.deterministicObjective = options.deterministicObjective ?? false;
+    this.minimumNoise = options.minimumNoise ?? 1e-8;
     this.independentSampler = options.independentSampler ?? new RandomSampler(options.seed === undefined ? {} : { seed: options.seed });
     this.preliminarySamples = options.preliminarySamples ?? 2048;
     this.localSearches = options.localSearches ?? 10;
@@ -144,7 +156,9 @@ export class GPSampler implements Sampler {
   private fit(x: Float64Array, y: Float64Array, space: NormalizedSearchSpace, initial: KernelParams | undefined): GaussianProcess {
     return fitKernelParams(
       { x, y, isCategorical: space.isCategorical },
-      initial === undefined ? { deterministicObjective: this.deterministicObjective } : { deterministicObjective: this.deterministicObjective, initial },
+      initial === undefined
+        ? { deterministicObjective: this.deterministicObjective, minimumNoise: this.minimumNoise }
+        : { deterministicObjective: this.deterministicObjective, minimumNoise: this.minimumNoise, initial },
     );
   }
 }
