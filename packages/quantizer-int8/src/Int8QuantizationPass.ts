@@ -76,6 +76,7 @@ export class Int8QuantizationPass implements Pass {
       perChannel: this.options.perChannel,
       activationType: this.options.activationType,
       exclude,
+      floatSingleChannelConv: !this.options.perLayer,
       percentile: this.options.percentile,
       ...(this.options.movingAverage === undefined ? {} : { movingAverage: this.options.movingAverage }),
       ...(context.signal === undefined ? {} : { signal: context.signal }),
@@ -120,7 +121,8 @@ export class Int8QuantizationPass implements Pass {
       const names = new Set(quantizeDynamic(model, { exclude: this.options.exclude }).quantizedNodes);
       return { model: prepared, layers: prepared.graph.topologicalOrder().filter((n) => names.has(n.name)) };
     }
-    const plan = planStaticQuantization(prepared, { exclude: this.options.exclude });
+    // The search decides every layer's precision, the one-input-channel Conv's too.
+    const plan = planStaticQuantization(prepared, { exclude: this.options.exclude, floatSingleChannelConv: false });
     return { model: prepared, layers: prepared.graph.topologicalOrder().filter((n) => plan.nodes.has(n) && COMPUTE_OPS.has(n.opType)) };
   }
 

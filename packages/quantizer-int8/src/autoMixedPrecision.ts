@@ -85,12 +85,14 @@ export async function autoMixedPrecision(
   const inputBytes = model.toBytes();
 
   progress('quantizing every layer and calibrating');
-  const full = await quantizeStatic(model, calibration, options);
+  // Every layer is a candidate, measured here: no layer kept float by rule of thumb.
+  const full = await quantizeStatic(model, calibration, { ...options, floatSingleChannelConv: false });
   const layerNodes = full.model.graph.nodes.filter((n) => full.quantizedNodes.includes(n.name) && COMPUTE_OPS.has(n.opType));
   const layers = layerNodes.map((n) => ({ node: n.name, opType: n.opType }));
   const build = (int8: ReadonlySet<string>): Promise<StaticQuantizationResult> =>
     quantizeStatic(model, calibration, {
       ...options,
+      floatSingleChannelConv: false,
       ranges: full.ranges,
       exclude: [...exclude, ...layers.filter((l) => !int8.has(l.node)).map((l) => l.node)],
     });

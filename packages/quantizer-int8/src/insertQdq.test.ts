@@ -1,11 +1,12 @@
 import { create } from '@bufbuild/protobuf';
-import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, type NodeProto, OnnxModel } from '@open-autoglm/onnx';
 import { createSession, Dataset, type OptimizationLevel } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { planStaticQuantization } from './planStaticQuantization.js';
 import { prepareForQuantization } from './prepareForQuantization.js';
 import { quantizeStatic } from './quantizeStatic.js';
+import { fixture } from './test-support/fixtures.js';
 import { gemmChain } from './test-support/gemmChain.js';
 
 const K = 4;
@@ -54,6 +55,20 @@ describe('planStaticQuantization', () => {
     expect([...plan.foldedRelus.keys()]).toEqual(['r']);
     expect(plan.sharedParameters.get('f')).toBe('r');
     expect(plan.weights.map((w) => [w.node.name, w.axis, w.biasSlot])).toEqual([['fc', 0, 2], ['head', 0, 2]]);
+  });
+});
+
+describe('planStaticQuantization of a one-input-channel Conv', () => {
+  it('should keep it float by default unless a pooling op reads it, and quantize it when told', async () => {
+    const resnet8 = prepareForQuantization(await OnnxModel.load(fixture('resnet8-fmnist.onnx')));
+    const conv1 = resnet8.graph.nodes.find((n) => n.name === '/conv1/Conv') as NodeProto;
+    const byDefault = planStaticQuantization(resnet8);
+    expect(byDefault.floatNodes.map((n) => [n.node, n.reason])).toEqual([['/conv1/Conv', expect.stringMatching(/one input channel/)]]);
+    expect(byDefault.nodes.has(conv1)).toBe(false);
+    expect(planStaticQuantization(resnet8, { floatSingleChannelConv: false }).nodes.has(conv1)).toBe(true);
+    // vgg11bn's first Conv feeds a MaxPool (after its Relu): it stays INT8.
+    const vgg = prepareForQuantization(await OnnxModel.load(fixture('vgg11bn-mnist.onnx')));
+    expect(planStaticQuantization(vgg).floatNodes).toEqual([]);
   });
 });
 

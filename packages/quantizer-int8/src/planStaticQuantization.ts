@@ -1,4 +1,4 @@
-import { DataType, getIntAttribute, getFloatAttribute, inferShapes, type NodeProto, type OnnxModel } from '@open-autoglm/onnx';
+import { DataType, getIntAttribute, getFloatAttribute, inferShapes, type NodeProto, type OnnxGraph, type OnnxModel } from '@open-autoglm/onnx';
 
 /** Ops quantized with their own integer kernel in ORT (QLinearConv, QGemm, QLinearAdd, ...). */
 export const COMPUTE_OPS: ReadonlySet<string> = new Set([
@@ -68,7 +68,21 @@ export interface PlanOptions {
   readonly exclude?: readonly string[];
   /** Per-channel weight scales (default true). */
   readonly perChannel?: boolean;
+  /**
+   * Keep float a Conv with one input channel (group 1: a first layer on grayscale images)
+   * unless a pooling or reshaping op reads its output (default true). onnxruntime's QLinearConv
+   * runs it as an im2col GEMM over only kH*kW values, 3-4x slower than the float kernel on x86
+   * (measured: resnet8's 1->16 3x3 conv 22 us in INT8, 6 us in float; the model 1.47x -> 1.65x
+   * faster than fp32 at batch 1). Read by MaxPool it stays INT8: onnxruntime would move the
+   * QuantizeLinear above the MaxPool and run a slow uint8 NCHW MaxPool (vgg11bn 1.59x -> 1.52x).
+   * Modes that measure each layer (automatic mixed precision, per-layer search) turn it off.
+   */
+  readonly floatSingleChannelConv?: boolean;
 }
+
+const SINGLE_CHANNEL_CONV_REASON =
+  'a Conv with one input channel runs 3-4x slower as QLinearConv (im2col over kH*kW values) than in float on x86; ' +
+  'floatSingleChannelConv: false quantizes it';
 
 /**
  * Decides which nodes, activations and weights a static QDQ quantization touches. A compute op
@@ -80,6 +94,7 @@ export function planStaticQuantization(model: OnnxModel, options: PlanOptions = 
   const graph = model.graph;
   const exclude = new Set(options.exclude ?? []);
   const perChannel = options.perChannel ?? true;
+  const floatSingleChannelConv = options.floatSingleChannelConv ?? true;
   const types = inferShapes(model.proto).shapes;
   const isFloatActivation = (name: string): boolean =>
     name !== '' && !graph.isConstant(name) && (types.get(name)?.dataType ?? DataType.UNDEFINED) === DataType.FLOAT;
@@ -148,6 +163,10 @@ export function planStaticQuantization(model: OnnxModel, options: PlanOptions = 
       keepFloat(unsupportedReason(node));
       continue;
     }
+    if (floatSingleChannelConv && isSingleChannelConv(node, graph) && !readByPassThrough(node, graph)) {
+      keepFloat(SINGLE_CHANNEL_CONV_REASON);
+      continue;
+    }
     const dataSlots = dataSlotsOf(node, weight?.slot);
     const nonFloat = dataSlots.filter((slot) => !isFloatActivation(node.input[slot] ?? ''));
     if (nonFloat.length > 0) {
@@ -192,6 +211,21 @@ function maskDerivedTensors(model: OnnxModel, types: ReadonlyMap<string, { dataT
     }
   }
   return masks;
+}
+
+/** A Conv without groups whose weight [C_out, C_in, ...] has one input channel. */
+function isSingleChannelConv(node: NodeProto, graph: OnnxGraph): boolean {
+  if (node.opType !== 'Conv' || getIntAttribute(node, 'group', 1) !== 1) return false;
+  const weight = graph.constantValue(node.input[1] ?? '');
+  return weight !== undefined && weight.dims.length >= 3 && Number(weight.dims[1]) === 1;
+}
+
+/** Whether a pass-through op reads the node's output, directly or after the one Relu reading it. */
+function readByPassThrough(node: NodeProto, graph: OnnxGraph): boolean {
+  let readers = graph.consumersOf(node.output[0] ?? '');
+  const only = readers[0];
+  if (readers.length === 1 && only?.opType === 'Relu') readers = graph.consumersOf(only.output[0] ?? '');
+  return readers.some((reader) => PASS_THROUGH_OPS.has(reader.opType));
 }
 
 interface WeightSlot {

@@ -14,6 +14,8 @@ export interface StaticQuantizationOptions extends Omit<CalibrationOptions, 'act
   perChannel?: boolean;
   /** Op types (`Add`) or node names to keep in float. */
   exclude?: readonly string[];
+  /** Keep a one-input-channel Conv float (see `PlanOptions.floatSingleChannelConv`); default true. */
+  floatSingleChannelConv?: boolean;
   /**
    * Ranges calibrated before (e.g. `result.ranges` of an earlier run on the same model): tensors
    * found here are not calibrated again, so variants of one model (mixed precision) cost no
@@ -50,7 +52,11 @@ export async function quantizeStatic(
   checkQuantizable(model);
   const activationType = options.activationType ?? 'uint8';
   const prepared = prepareForQuantization(model);
-  const plan = planStaticQuantization(prepared, { exclude: options.exclude, perChannel: options.perChannel });
+  const plan = planStaticQuantization(prepared, {
+    exclude: options.exclude,
+    perChannel: options.perChannel,
+    floatSingleChannelConv: options.floatSingleChannelConv,
+  });
   const needed = [...new Set(plan.tensors.map((t) => plan.sharedParameters.get(t) ?? t))];
   const ranges = new Map<string, CalibratedRange>();
   for (const name of needed) {
