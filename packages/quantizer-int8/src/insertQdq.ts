@@ -160,6 +160,7 @@ function quantizeWeight(
   // Nodes reading one float weight (tied weights) read one int8 copy: half the storage, and
   // quantization-aware training keeps the tie. A different axis or scale gets its own copy.
   const key = JSON.stringify([weightName, axis, scales]);
+  const base = node.name === '' ? weightName : `${node.name}.weight`;
   let shared = stored.get(key);
   if (shared === undefined) {
     const { qmin, qmax } = integerRange('int8', true);
@@ -167,10 +168,9 @@ function quantizeWeight(
     for (let i = 0; i < values.length; i++) {
       quantized[i] = quantizeValue(values[i] as number, { scale: scales[channelOf(i)] as number, zeroPoint: 0 }, qmin, qmax);
     }
-    shared = addQuantizedInitializers(graph, node.name === '' ? weightName : `${node.name}.weight`, quantized, dims, scales, axis, DataType.INT8);
+    shared = addQuantizedInitializers(graph, base, quantized, dims, scales, axis, DataType.INT8);
     stored.set(key, shared);
   }
-  const base = node.name === '' ? weightName : `${node.name}.weight`;
   graph.setNodeInput(node, plan.slot, addDequantize(graph, node, base, shared, axis));
   removeIfUnused(graph, weightName);
 
