@@ -1,20 +1,22 @@
 /**
  * `npm run bench:distill [-- --epochs 3 --threads 1 --ratio 0.5 --global --lr 0.005 --alpha 0.5
- * --temperature 2 --batch 64 --seed 0 --runs kd,crossEntropy]`: the distillation benchmark of
- * issue #7.
+ * --temperature 2 --features pruned --feature-weight 1 --batch 64 --seed 0 --runs kd,crossEntropy]`:
+ * the distillation benchmark of issue #7.
  *
  * ResNet-8 (fixtures/resnet8-fmnist.onnx) pruned to 50% of the channels of every prunable group
  * (pruner-structured, L1 criterion; `--global` ranks channels across groups instead; BatchNorm
  * statistics re-estimated on 512 fmnist-calib samples as the pruner pass does), then recovered on
  * fmnist-train-10k for 3 epochs with the same budget, seed, batch (64), optimizer (AdamW, no
  * weight decay) and schedule (lr 5e-3, cosine to 0) by:
- * - `kd`: knowledge distillation from the unpruned model, alpha 0.5, T 2, with labels;
+ * - `kd`: knowledge distillation from the unpruned model, alpha 0.5, T 2, with labels, plus the
+ *   MSE (weight 1) of every ReLU output against the teacher's same tensor on the channels the
+ *   pruned model kept (`features: 'pruned'`);
  * - `crossEntropy`: plain fine-tuning on the labels (no teacher);
- * - `kdNoLabels`: pure distillation (alpha 1), labels never read;
- * - `kdFeatures` / `kdStages`: `kd` plus the MSE of the last feature map / of the last map of every
- *   resolution, matched by name (with learned 1x1 projections, the pruned widths being smaller).
- * The defaults (lr, alpha, T) are the best of the settings tried in exploratory runs (lr 1e-3 to
- * 1e-2, T 2 and 4, alpha 0.5 and 0.9, batch 32 and 64), with plain fine-tuning given the same lr.
+ * - `kdNoLabels`: pure distillation (alpha 1) with the same feature term, labels never read;
+ * - `kdLogitsOnly`: `kd` without the feature term (the recipe reported before the sweep).
+ * The recipe is the best of the sweep in bench/distillSweep.ts (results in
+ * bench/results/distill-sweep.json: pruning criterion and scope, optimizer, lr, batch, alpha, T,
+ * feature terms), with plain fine-tuning given the same optimizer, lr, schedule, batch and seed.
  * Accuracy on fmnist-val-2k after every epoch; the acceptance figures use the accuracy after the
  * last epoch (not the best epoch, which would select on the evaluation split).
  * fmnist-train-10k is read from fixtures/ or, when absent there, from ../shared/fixtures/.
@@ -26,7 +28,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { distill, type DistillResult } from '@open-autoglm/distiller-kd';
+import { distill, type DistillResult, type FeatureMatching } from '@open-autoglm/distiller-kd';
 import { buildTrainingStep, countModelStats, learningRateAt, OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
 import { createSession, type Dataset, evaluateAccuracy, loadDataset, Trainer } from '@open-autoglm/runtime';
@@ -46,6 +48,8 @@ const BATCH = option('--batch', 64);
 const LEARNING_RATE = option('--lr', 5e-3);
 const TEMPERATURE = option('--temperature', 2);
 const ALPHA = option('--alpha', 0.5);
+const FEATURES = args.includes('--features') ? (args[args.indexOf('--features') + 1] ?? 'pruned') : 'pruned';
+const FEATURE_WEIGHT = option('--feature-weight', 1);
 const ONLY = args.includes('--runs') ? (args[args.indexOf('--runs') + 1] ?? '').split(',') : undefined;
 const SEED = option('--seed', 0);
 const target = { device: 'cpu' as const, threads: THREADS };
@@ -61,6 +65,12 @@ function trainFiles(): [string, string] {
     process.exit(1);
   }
   return files as [string, string];
+}
+
+function features(value: string): FeatureMatching {
+  if (value === 'none' || value === 'auto' || value === 'stages' || value === 'pruned') return value;
+  console.error(`--features takes none, auto, stages or pruned, got "${value}".`);
+  process.exit(1);
 }
 
 async function accuracyOf(model: OnnxModel, data: Dataset): Promise<number> {
@@ -148,11 +158,11 @@ const show = (name: string, figures: RunFigures): void => {
   console.log(`${name}: accuracy per epoch ${perEpoch} % (${figures.trainingSeconds} s of training, ${figures.samplesPerSecond} samples/s)`);
 };
 const wanted = (name: string): boolean => ONLY === undefined || ONLY.includes(name);
-if (wanted('kd')) show('kd', figuresOf(await distill({ ...common, train, alpha: ALPHA })));
+const withFeatures = { features: features(FEATURES), featureWeight: FEATURE_WEIGHT };
+if (wanted('kd')) show('kd', figuresOf(await distill({ ...common, ...withFeatures, train, alpha: ALPHA })));
 if (wanted('crossEntropy')) show('crossEntropy', await fineTune(student, train, validation));
-if (wanted('kdNoLabels')) show('kdNoLabels', figuresOf(await distill({ ...common, train: unlabelled })));
-if (wanted('kdFeatures')) show('kdFeatures', figuresOf(await distill({ ...common, train, alpha: ALPHA, features: 'auto' })));
-if (wanted('kdStages')) show('kdStages', figuresOf(await distill({ ...common, train, alpha: ALPHA, features: 'stages' })));
+if (wanted('kdNoLabels')) show('kdNoLabels', figuresOf(await distill({ ...common, ...withFeatures, train: unlabelled })));
+if (wanted('kdLogitsOnly')) show('kdLogitsOnly', figuresOf(await distill({ ...common, train, alpha: ALPHA })));
 if (ONLY !== undefined) process.exit(0); // an exploratory subset: no acceptance, no results file
 
 const kd = runs['kd'] as RunFigures;
@@ -178,13 +188,15 @@ const results = {
     `resnet8-fmnist pruned by pruner-structured (L1, ${RATIO * 100}% of the channels of ${GLOBAL ? 'all prunable groups, ranked globally' : 'every prunable group'}; ` +
     `BatchNorm re-estimated on 512 fmnist-calib samples), recovered for ${EPOCHS} epochs on ` +
     `fmnist-train-10k: batch ${BATCH}, AdamW (weight decay 0), lr ${LEARNING_RATE} cosine to 0, seed ${SEED}, same for every run; ` +
-    `KD: alpha ${ALPHA}, T ${TEMPERATURE}; accuracy on fmnist-val-2k after each epoch; acceptance on the last epoch`,
+    `KD: alpha ${ALPHA}, T ${TEMPERATURE}, features ${FEATURES} (weight ${FEATURE_WEIGHT}; kdLogitsOnly: none); kdNoLabels: alpha 1, same features; ` +
+    'accuracy on fmnist-val-2k after each epoch; acceptance on the last epoch',
   model: {
     original: { accuracy: originalAccuracy, params: before.params, macs: before.macs },
     pruned: { accuracyBeforeBatchNormReestimation: prunedRawAccuracy, accuracy: prunedAccuracy, params: after.params, macs: after.macs, prunedGroups: groups.length },
   },
   runs,
   acceptance,
+  sweep: 'the levers tried for this recipe, one at a time, are in bench/results/distill-sweep.json (bench/distillSweep.ts)',
 };
 mkdirSync(join(here, 'results'), { recursive: true });
 await writeFileAtomic(join(here, 'results', 'distill.json'), new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
