@@ -98,6 +98,11 @@ const VARIANTS: Record<string, Recipe> = {
   'kept-channels-w1-lr0.008': { ...baseline, features: 'pruned', featureWeight: 1, learningRate: 8e-3 },
   'kept-channels-w1-alpha0.9-T4': { ...baseline, features: 'pruned', featureWeight: 1, alpha: 0.9, temperature: 4 },
   'kept-channels-w1-global-l1': { ...baseline, features: 'pruned', featureWeight: 1, pruning: { scope: 'global', criterion: 'l1' } },
+  'kept-channels-w1-batch32': { ...baseline, features: 'pruned', featureWeight: 1, batchSize: 32 },
+  'kept-channels-w1-global-bn': { ...baseline, features: 'pruned', featureWeight: 1, pruning: { scope: 'global', criterion: 'bn' } },
+  'kept-channels-w2': { ...baseline, features: 'pruned', featureWeight: 2 },
+  'kept-channels-w1-lr0.003': { ...baseline, features: 'pruned', featureWeight: 1, learningRate: 3e-3 },
+  'kept-channels-w1-ceiling-6-epochs': { ...baseline, features: 'pruned', featureWeight: 1, epochs: 6 },
   'kept-channels-w1-unlabelled': { ...baseline, features: 'pruned', featureWeight: 1, alpha: 1, unlabelled: true },
   'ceiling-10-epochs': { ...baseline, epochs: 10 },
 };
