@@ -37,6 +37,31 @@ describe('ParzenEstimator', () => {
     }
   });
 
+  it('should give multivariate kernels the univariate neighbour gaps per dimension with multivariateBandwidth neighbourGaps', () => {
+    // x: 0.2 and 0.6 get sigmas 0.3 and 0.25 (as in the test above). y on [0, 1]: 0.7 and 0.1 with
+    // the prior at 0.5 sort to 0, 0.1, 0.5, 0.7, 1: 0.1 -> 0.5 - 0.1 = 0.4 (no endpoint), 0.7 ->
+    // 0.7 - 0.5 = 0.2, clipped up to 0.25. A component's density is the product over dimensions.
+    const space = { x: { kind: 'float', low: 0, high: 1 }, y: { kind: 'float', low: 0, high: 1 } } as const;
+    const estimator = new ParzenEstimator({ x: Float64Array.of(0.2, 0.6), y: Float64Array.of(0.7, 0.1) }, space, {
+      ...univariate,
+      multivariate: true,
+      multivariateBandwidth: 'neighbourGaps',
+      exactDensity: true,
+    });
+    for (const [x, y] of [
+      [0.05, 0.9],
+      [0.4, 0.3],
+      [0.93, 0.55],
+    ] as const) {
+      const components = [
+        truncatedNormalPdfByQuadrature(x, 0.2, 0.3, 0, 1) * truncatedNormalPdfByQuadrature(y, 0.7, 0.25, 0, 1),
+        truncatedNormalPdfByQuadrature(x, 0.6, 0.25, 0, 1) * truncatedNormalPdfByQuadrature(y, 0.1, 0.4, 0, 1),
+        truncatedNormalPdfByQuadrature(x, 0.5, 1, 0, 1) * truncatedNormalPdfByQuadrature(y, 0.5, 1, 0, 1),
+      ];
+      expect(estimator.logPdf({ x: Float64Array.of(x), y: Float64Array.of(y) })[0]).toBeCloseTo(Math.log((components[0]! + components[1]! + components[2]!) / 3), 8);
+    }
+  });
+
   it('should smooth categorical observations with the prior weight', () => {
     // Rows: each observation adds 1 to its choice over a fill of 1/(n+1) = 1/4; the prior row is uniform.
     const estimator = new ParzenEstimator({ c: Float64Array.of(1, 1, 0) }, { c: { kind: 'categorical', choices: ['a', 'b', 'c'] } }, univariate);
