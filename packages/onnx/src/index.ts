@@ -17,6 +17,13 @@ export {
   evaluateConstantNode,
   isEvaluableType,
 } from './transforms/evaluateConstantNode.js';
+export {
+  type FakeQuantizedWeight,
+  type FloatBias,
+  type QuantizedWeights,
+  refreezeQuantizedWeights,
+  unfreezeQuantizedWeights,
+} from './transforms/unfreezeQuantizedWeights.js';
 export * from './summarizeModel.js';
 export type * from './autodiff/GradientRule.js';
 export * from './autodiff/TrainingStepSpec.js';
