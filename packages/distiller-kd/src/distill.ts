@@ -7,7 +7,9 @@ import {
   type LossTerm,
   type OnnxModel,
   type OptimizerSpec,
+  refreezeQuantizedWeights,
   tensorTypeOf,
+  unfreezeQuantizedWeights,
 } from '@open-autoglm/onnx';
 import {
   type Dataset,
@@ -17,7 +19,6 @@ import {
   Trainer,
   type TrainingEvent,
 } from '@open-autoglm/runtime';
-import { refreezeQuantizedWeights, unfreezeQuantizedWeights } from './fakeQuantization.js';
 import { type FeatureMatching, type MatchedFeature, removeProjections, setUpFeaturePairs } from './featurePairs.js';
 
 export interface DistillOptions {

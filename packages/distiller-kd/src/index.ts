@@ -11,7 +11,8 @@ export { distill, DEFAULT_ALPHA, DEFAULT_TEMPERATURE, type DistillOptions, type 
 export { removeProjections, setUpFeaturePairs, type FeatureMatching, type FeaturePair, type FeatureSetup, type MatchedFeature } from './featurePairs.js';
 export { distillerOptionsSchema, type DistillerOptions, type TunableNumber } from './distillerOptions.js';
 export { KnowledgeDistillationPass } from './KnowledgeDistillationPass.js';
-export { refreezeQuantizedWeights, unfreezeQuantizedWeights, type QuantizedWeights } from './fakeQuantization.js';
+// The fake-quantization transform lives in @open-autoglm/onnx (shared with quantizer-int8); kept exported here for existing users.
+export { refreezeQuantizedWeights, unfreezeQuantizedWeights, type QuantizedWeights } from '@open-autoglm/onnx';
 export { distillCommand } from './distillCommand.js';
 
 /** The knowledge-distillation pass plugin, and the `autoglm distill` command. */
