@@ -138,6 +138,39 @@ describe('unfreezeQuantizedWeights', () => {
     expect(model.graph.initializers.filter((t) => t.dataType === DataType.INT8 && t.dims.length === 2)).toHaveLength(1);
   });
 
+  it('should give an integer initializer read with two scales one parameter per scale, and keep it until the last is unfrozen', async () => {
+    const original = new OnnxModel(
+      buildModel({
+        inputs: [{ name: 'x', dataType: DataType.FLOAT, dims: [2, 4] }],
+        initializers: [
+          tensor('shared', Int8Array.from({ length: 16 }, (_, i) => 8 * i - 60), [4, 4]),
+          tensor('small', Float32Array.of(2 ** -6), []),
+          tensor('large', Float32Array.of(2 ** -3), []),
+        ],
+        nodes: [
+          { op: 'DequantizeLinear', inputs: ['shared', 'small'], outputs: ['ws'], name: 'dq_small' },
+          { op: 'DequantizeLinear', inputs: ['shared', 'large'], outputs: ['wl'], name: 'dq_large' },
+          { op: 'MatMul', inputs: ['x', 'ws'], outputs: ['h'], name: 'first' },
+          { op: 'MatMul', inputs: ['h', 'wl'], outputs: ['y'], name: 'second' },
+        ],
+        outputs: ['y'],
+      }),
+    );
+    const model = original.clone();
+    const record = unfreezeQuantizedWeights(model);
+    expect(record.weights.map((w) => w.scale)).toEqual(['small', 'large']);
+    expect(model.problems()).toEqual([]);
+    expect(model.graph.getInitializer('shared')).toBeUndefined();
+    expect(await forward(model)).toEqual(await forward(original));
+
+    refreezeQuantizedWeights(model, record);
+    expect(model.problems()).toEqual([]);
+    const stored = (reader: string): number[] => integers(model, model.graph.nodes.find((n) => n.name === reader)!.input[0]!);
+    expect(stored('dq_small')).toEqual(integers(original, 'shared'));
+    expect(stored('dq_large')).toEqual(integers(original, 'shared'));
+    expect(await forward(model)).toEqual(await forward(original));
+  });
+
   it('should refuse, with one error and nothing changed, a model that lost a scale, a float parameter or a QuantizeLinear', () => {
     const model = qdqModel();
     const record = unfreezeQuantizedWeights(model);
