@@ -1,4 +1,8 @@
-/** What the benchmark scripts share: their command-line options and medians. */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What the benchmark scripts share: their command-line options, medians and the training split's files. */
 
 /** The value after `--name` on the script's command line (`npm run bench:x -- --name value`). */
 export function benchOption(name: string): string | undefined {
@@ -12,4 +16,18 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * fmnist-train-10k's two files (31 MB, not in the repository): from fixtures/ when put there, else
+ * from the workplace's ../shared/fixtures/; undefined when neither has both.
+ */
+export function trainingSplitFiles(): { readonly x: string; readonly y: string } | undefined {
+  const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+  for (const folder of [join(repo, 'fixtures'), join(repo, '..', 'shared', 'fixtures')]) {
+    const x = join(folder, 'fmnist-train-10k.x.npy');
+    const y = join(folder, 'fmnist-train-10k.y.npy');
+    if (existsSync(x) && existsSync(y)) return { x, y };
+  }
+  return undefined;
 }

@@ -24,14 +24,15 @@
  *
  * Writes bench/results/distill.json.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distill, type DistillResult, type FeatureMatching } from '@open-autoglm/distiller-kd';
 import { buildTrainingStep, countModelStats, learningRateAt, OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
-import { createSession, type Dataset, evaluateAccuracy, loadDataset, Trainer } from '@open-autoglm/runtime';
+import { type Dataset, loadDataset, modelAccuracy, Trainer } from '@open-autoglm/runtime';
+import { trainingSplitFiles } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -55,31 +56,20 @@ const SEED = option('--seed', 0);
 const target = { device: 'cpu' as const, threads: THREADS };
 
 function trainFiles(): [string, string] {
-  const files = ['fmnist-train-10k.x.npy', 'fmnist-train-10k.y.npy'].map((f) =>
-    existsSync(join(fixtures, f)) ? join(fixtures, f) : join(repo, '..', 'shared', 'fixtures', f),
-  );
-  if (!files.every((f) => existsSync(f))) {
+  const files = trainingSplitFiles();
+  if (files === undefined) {
     console.error(
       'bench:distill needs fmnist-train-10k.{x,y}.npy (31 MB, not in the repository): put them in fixtures/ or ../shared/fixtures/ and rerun.',
     );
     process.exit(1);
   }
-  return files as [string, string];
+  return [files.x, files.y];
 }
 
 function features(value: string): FeatureMatching {
   if (value === 'none' || value === 'auto' || value === 'stages' || value === 'pruned') return value;
   console.error(`--features takes none, auto, stages or pruned, got "${value}".`);
   process.exit(1);
-}
-
-async function accuracyOf(model: OnnxModel, data: Dataset): Promise<number> {
-  const session = await createSession(model.toBytes(), target);
-  try {
-    return (await evaluateAccuracy(session, data, { batch: 250 })).accuracy;
-  } finally {
-    await session.release();
-  }
 }
 
 interface RunFigures {
@@ -137,12 +127,12 @@ const groups = pruner.prunableGroups();
 const GLOBAL = args.includes('--global');
 const pruned = pruner.prune(GLOBAL ? { ratio: RATIO, criterion: 'l1' } : { perLayer: Object.fromEntries(groups.map((g) => [g.name, RATIO])), criterion: 'l1' });
 const student = pruned.model;
-const originalAccuracy = await accuracyOf(teacher, validation);
-const prunedRawAccuracy = await accuracyOf(student, validation);
+const originalAccuracy = await modelAccuracy(teacher, validation, target, { batch: 250 });
+const prunedRawAccuracy = await modelAccuracy(student, validation, target, { batch: 250 });
 // As the pruner pass does in a run: BatchNorm statistics re-estimated on 512 calibration samples.
 const calibration = await loadDataset({ x: join(fixtures, 'fmnist-calib.x.npy') });
 await recalibrateBatchNorm(student, modelFeeds(calibration, student.graph.inputs.map((i) => i.name), 64, 512));
-const prunedAccuracy = await accuracyOf(student, validation);
+const prunedAccuracy = await modelAccuracy(student, validation, target, { batch: 250 });
 const before = countModelStats(teacher.proto);
 const after = countModelStats(student.proto);
 console.log(

@@ -26,8 +26,8 @@ import {
   recalibrateBatchNorm,
   StructuredPruner,
 } from '@open-autoglm/pruner-structured';
-import { createSession, type Dataset, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
-import { benchOption } from './benchSupport.js';
+import { loadDataset, modelAccuracy } from '@open-autoglm/runtime';
+import { benchOption, trainingSplitFiles } from './benchSupport.js';
 
 interface PruningChoice {
   /** `uniform`: every prunable group keeps half its channels; `global`: half of all channels, ranked across groups. */
@@ -121,29 +121,18 @@ if (only.length === 0 || unknown.length > 0) {
   console.error(`Give --only with variant names among: ${Object.keys(VARIANTS).join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}.`);
   process.exit(1);
 }
-const trainFiles = ['fmnist-train-10k.x.npy', 'fmnist-train-10k.y.npy'].map((f) =>
-  existsSync(join(fixtures, f)) ? join(fixtures, f) : join(repo, '..', 'shared', 'fixtures', f),
-);
-if (!trainFiles.every((f) => existsSync(f))) {
+const trainingSplit = trainingSplitFiles();
+if (trainingSplit === undefined) {
   console.error('The sweep needs fmnist-train-10k.{x,y}.npy (not in the repository): put them in fixtures/ or ../shared/fixtures/ and rerun.');
   process.exit(1);
 }
 
-async function accuracyOf(model: OnnxModel, data: Dataset): Promise<number> {
-  const session = await createSession(model.toBytes(), target);
-  try {
-    return (await evaluateAccuracy(session, data, { batch: 250 })).accuracy;
-  } finally {
-    await session.release();
-  }
-}
-
 const teacher = await OnnxModel.load(join(fixtures, 'resnet8-fmnist.onnx'));
-const train = await loadDataset({ x: trainFiles[0] as string, y: trainFiles[1] as string });
-const unlabelled = await loadDataset({ x: trainFiles[0] as string });
+const train = await loadDataset({ x: trainingSplit.x, y: trainingSplit.y });
+const unlabelled = await loadDataset({ x: trainingSplit.x });
 const validation = await loadDataset({ x: join(fixtures, 'fmnist-val-2k.x.npy'), y: join(fixtures, 'fmnist-val-2k.y.npy') });
 const calibration = await loadDataset({ x: join(fixtures, 'fmnist-calib.x.npy'), y: join(fixtures, 'fmnist-calib.y.npy') });
-const originalAccuracy = await accuracyOf(teacher, validation);
+const originalAccuracy = await modelAccuracy(teacher, validation, target, { batch: 250 });
 
 interface PrunedStudent {
   readonly model: OnnxModel;
@@ -175,7 +164,7 @@ async function prunedStudent(choice: PruningChoice): Promise<PrunedStudent> {
     model,
     params: result.report.actual.params,
     keptChannels: Object.fromEntries(result.report.groups.map((g) => [g.group, g.unitsAfter])),
-    accuracy: await accuracyOf(model, validation),
+    accuracy: await modelAccuracy(model, validation, target, { batch: 250 }),
   };
 }
 

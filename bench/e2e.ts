@@ -19,7 +19,7 @@
  * Writes bench/results/e2e.json (or e2e-<variant>.json for variants).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
 import { writeFileAtomic } from '@open-autoglm/onnx';
 import { identityModelFor, measureLatency } from '@open-autoglm/runtime';
-import { benchOption, median } from './benchSupport.js';
+import { benchOption, median, trainingSplitFiles } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -47,13 +47,6 @@ async function autoglm(...argv: string[]): Promise<{ stdout: string; stderr: str
   return promisify(execFile)(process.execPath, [binary, ...argv], { maxBuffer: 64 * 1024 * 1024 });
 }
 
-function findTrain10k(): string | undefined {
-  for (const folder of [join(repo, 'fixtures'), join(repo, '..', 'shared', 'fixtures')]) {
-    if (existsSync(join(folder, 'fmnist-train-10k.x.npy'))) return folder;
-  }
-  return undefined;
-}
-
 // The example's config, with absolute paths, the output in a scratch folder, and the variant's changes.
 const work = resumeDir ?? mkdtempSync(join(tmpdir(), 'autoglm-bench-e2e-'));
 const document = parseDocument(readFileSync(resumeDir === undefined ? exampleConfig : join(resumeDir, 'autoglm.yaml'), 'utf8'));
@@ -67,13 +60,13 @@ for (const split of ['train', 'calib', 'val']) {
   }
 }
 if (train10k && resumeDir === undefined) {
-  const folder = findTrain10k();
-  if (folder === undefined) {
+  const files = trainingSplitFiles();
+  if (files === undefined) {
     console.error('fmnist-train-10k is in neither fixtures/ nor ../shared/fixtures/; run without --train-10k.');
     process.exit(1);
   }
-  document.setIn(['data', 'train', 'x'], join(folder, 'fmnist-train-10k.x.npy'));
-  document.setIn(['data', 'train', 'y'], join(folder, 'fmnist-train-10k.y.npy'));
+  document.setIn(['data', 'train', 'x'], files.x);
+  document.setIn(['data', 'train', 'y'], files.y);
   // Ten times the example's data: one epoch (157 updates) instead of the example's two over 1000 images.
   const passes = document.getIn(['passes']) as { items: Array<{ get(key: string): unknown }> };
   const distiller = passes.items.findIndex((item) => item.get('use') === 'distiller-kd');

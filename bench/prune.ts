@@ -23,7 +23,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
-import { createSession, type Dataset, evaluateAccuracy, loadDataset, measureLatency, type RuntimeSession } from '@open-autoglm/runtime';
+import { createSession, loadDataset, measureLatency, modelAccuracy, type RuntimeSession } from '@open-autoglm/runtime';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { benchOption, median } from './benchSupport.js';
@@ -121,11 +121,6 @@ async function kernelProfile(model: OnnxModel): Promise<{ kernels: Record<string
   }
 }
 
-async function accuracy(model: OnnxModel, data: Dataset): Promise<number> {
-  const session = await createSession(model.toBytes(), { device: 'cpu', threads: 1 });
-  return (await evaluateAccuracy(session, data, { batch: 250 })).accuracy;
-}
-
 const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
 const rows: unknown[] = [];
 const results = {
@@ -154,7 +149,7 @@ for (const spec of SPECS.filter((s) => models.includes(s.model))) {
   const pruner = new StructuredPruner(model);
   const val = (await loadDataset({ x: join(fixtures, `${spec.val}.x.npy`), y: join(fixtures, `${spec.val}.y.npy`) })).slice(0, EVAL_SAMPLES);
   const calib = await loadDataset({ x: join(fixtures, `${spec.calib}.x.npy`) });
-  const originalAccuracy = await accuracy(model, val);
+  const originalAccuracy = await modelAccuracy(model, val, { device: 'cpu', threads: 1 }, { batch: 250 });
   const originalSession = await createSession(model.toBytes(), { device: 'cpu', threads: 1 });
   const plans = ratios.map((ratio) => ({ ratio, roundTo: ROUND_TO }));
   if (spec.model === 'resnet8-fmnist' && ratios.includes(0.5)) {
@@ -163,10 +158,10 @@ for (const spec of SPECS.filter((s) => models.includes(s.model))) {
   for (const { ratio, roundTo } of plans) {
     const predicted = pruner.predict({ ratio, roundTo });
     const { model: pruned, report } = pruner.prune({ ratio, roundTo });
-    const accuracyPruned = await accuracy(pruned, val);
+    const accuracyPruned = await modelAccuracy(pruned, val, { device: 'cpu', threads: 1 }, { batch: 250 });
     const inputNames = pruned.graph.inputs.map((i) => i.name);
     const recalibration = await recalibrateBatchNorm(pruned, modelFeeds(calib, inputNames, 64, CALIBRATION_SAMPLES));
-    const accuracyRecalibrated = recalibration.layers.length > 0 ? await accuracy(pruned, val) : null;
+    const accuracyRecalibrated = recalibration.layers.length > 0 ? await modelAccuracy(pruned, val, { device: 'cpu', threads: 1 }, { batch: 250 }) : null;
     const prunedSession = await createSession(pruned.toBytes(), { device: 'cpu', threads: 1 });
     const b1 = await interleavedLatency(originalSession, prunedSession, 1);
     const isAcceptancePlan = spec.model === 'resnet8-fmnist' && ratio === 0.5 && roundTo === ROUND_TO;

@@ -14,23 +14,23 @@
  * Writes bench/results/quant.json.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
-import { identityModelFor, loadDataset } from '@open-autoglm/runtime';
+import { identityModelFor, loadDataset, modelAccuracy } from '@open-autoglm/runtime';
 import {
   autoMixedPrecision,
   CALIBRATION_METHODS,
   calibrateRanges,
   compareLatency,
-  modelAccuracy,
   planStaticQuantization,
   prepareForQuantization,
   quantizeDynamic,
   quantizeStatic,
 } from '@open-autoglm/quantizer-int8';
+import { trainingSplitFiles } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -149,7 +149,7 @@ for (const spec of fixturesSpec) {
   (results.models as unknown[]).push(entry);
 }
 
-const train10k = [fixture('fmnist-train-10k.x.npy'), join(repo, '..', 'shared', 'fixtures', 'fmnist-train-10k.x.npy')].find((f) => existsSync(f));
+const train10k = trainingSplitFiles()?.x;
 if (train10k === undefined) {
   results.calibrationMemory = { skipped: 'fmnist-train-10k.x.npy is neither in fixtures/ nor in ../shared/fixtures/' };
 } else {

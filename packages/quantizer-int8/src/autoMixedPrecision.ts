@@ -1,9 +1,8 @@
 import { ConfigError } from '@open-autoglm/core';
 import type { OnnxModel } from '@open-autoglm/onnx';
-import type { Dataset, RuntimeTarget } from '@open-autoglm/runtime';
+import { type Dataset, modelAccuracy, type RuntimeTarget } from '@open-autoglm/runtime';
 import { compareLatency } from './compareLatency.js';
 import { measureSqnr } from './measureSqnr.js';
-import { modelAccuracy } from './modelAccuracy.js';
 import { COMPUTE_OPS } from './planStaticQuantization.js';
 import { prepareForQuantization } from './prepareForQuantization.js';
 import { quantizeStatic, type StaticQuantizationOptions, type StaticQuantizationResult } from './quantizeStatic.js';

@@ -25,7 +25,6 @@ export * from './quantizeStatic.js';
 export * from './quantizeDynamic.js';
 export * from './compareLatency.js';
 export * from './measureSqnr.js';
-export { modelAccuracy } from './modelAccuracy.js';
 export * from './autoMixedPrecision.js';
 export { Int8QuantizationPass, LAYER_PARAMETER_PREFIX } from './Int8QuantizationPass.js';
 export { quantizerOptionsSchema, type QuantizerOptions } from './quantizerOptions.js';

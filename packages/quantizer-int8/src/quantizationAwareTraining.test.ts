@@ -1,9 +1,8 @@
 import { ConfigError } from '@open-autoglm/core';
 import { DataType, OnnxModel, type TensorProto, tensorToArray } from '@open-autoglm/onnx';
-import { Dataset, loadDataset } from '@open-autoglm/runtime';
+import { Dataset, loadDataset, modelAccuracy } from '@open-autoglm/runtime';
 import { describe, expect, it } from 'vitest';
 import { quantizationAwareTraining } from './quantizationAwareTraining.js';
-import { modelAccuracy } from './modelAccuracy.js';
 import { fixture, optimizedOpCounts } from './test-support/fixtures.js';
 import { gemmChain } from './test-support/gemmChain.js';
 

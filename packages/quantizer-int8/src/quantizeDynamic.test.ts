@@ -1,10 +1,9 @@
 import { create } from '@bufbuild/protobuf';
 import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
-import { createSession, loadDataset } from '@open-autoglm/runtime';
+import { createSession, loadDataset, modelAccuracy } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { quantizeDynamic } from './quantizeDynamic.js';
-import { modelAccuracy } from './modelAccuracy.js';
 import { fixture, optimizedOpCounts } from './test-support/fixtures.js';
 
 /** y = x @ W + b as a Gemm with transB (W stored [N, K]), opset 17. */

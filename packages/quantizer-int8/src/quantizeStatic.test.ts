@@ -1,10 +1,9 @@
 import { create } from '@bufbuild/protobuf';
 import { DatasetError, ModelFormatError, UnsupportedOperationError } from '@open-autoglm/core';
 import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel, tensorToArray } from '@open-autoglm/onnx';
-import { loadDataset } from '@open-autoglm/runtime';
+import { loadDataset, modelAccuracy } from '@open-autoglm/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { quantizeStatic } from './quantizeStatic.js';
-import { modelAccuracy } from './modelAccuracy.js';
 import { fixture, optimizedOpCounts } from './test-support/fixtures.js';
 
 const FMNIST_CALIB = { x: fixture('fmnist-calib.x.npy') };

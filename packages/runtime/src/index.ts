@@ -9,6 +9,7 @@ export * from './readArray.js';
 export * from './dataset.js';
 export * from './inferBatches.js';
 export * from './evaluateAccuracy.js';
+export * from './modelAccuracy.js';
 export * from './compareOutputs.js';
 export * from './measureLatency.js';
 export * from './activationOutputs.js';
