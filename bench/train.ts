@@ -28,7 +28,7 @@
  *
  * Writes bench/results/train.json.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ import { buildTrainingStep, initialTrainingState, OnnxModel, type TrainingStepSi
 import { createSession, loadDataset, resolveRuntimeTarget, runTrainingJob, sessionOptionsForTarget, type TensorMap, type TrainingJob } from '@open-autoglm/runtime';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { runCli } from '../apps/cli/src/runCli.js';
-import { benchOption, median } from './benchSupport.js';
+import { benchOption, median, trainingSplitFiles } from './benchSupport.js';
 import { mobilenetModel } from './mobilenetModel.js';
 import { PytorchStepTimer } from './pytorch/PytorchStepTimer.js';
 
@@ -227,16 +227,14 @@ async function throughput(name: string): Promise<Record<string, unknown>> {
 
 /** LeNet-5 from scratch: 3 epochs on fmnist-train-10k, then the same run interrupted mid-epoch and resumed. */
 async function acceptance(): Promise<Record<string, unknown>> {
-  const trainX = ['fmnist-train-10k.x.npy', 'fmnist-train-10k.y.npy'].map((f) =>
-    existsSync(join(fixtures, f)) ? join(fixtures, f) : join(repo, '..', 'shared', 'fixtures', f),
-  );
-  if (!trainX.every((f) => existsSync(f))) return { skipped: 'fmnist-train-10k.{x,y}.npy not found in fixtures/ or ../shared/fixtures/' };
+  const trainingSplit = trainingSplitFiles();
+  if (trainingSplit === undefined) return { skipped: 'fmnist-train-10k.{x,y}.npy not found in fixtures/ or ../shared/fixtures/' };
   const dir = mkdtempSync(join(tmpdir(), 'autoglm-bench-train-'));
   try {
     // The acceptance run goes through the CLI itself (in this process; training runs in its worker thread).
     const out = join(dir, 'lenet5-trained.onnx');
     const argv = [
-      'train', join(fixtures, 'lenet5-fmnist.onnx'), '--data', trainX[0] as string, '--labels', trainX[1] as string,
+      'train', join(fixtures, 'lenet5-fmnist.onnx'), '--data', trainingSplit.x, '--labels', trainingSplit.y,
       '--val-data', join(fixtures, 'fmnist-val-2k.x.npy'), '--val-labels', join(fixtures, 'fmnist-val-2k.y.npy'),
       '--epochs', '3', '--batch', '32', '--optimizer', 'adamw', '--lr', '0.001', '--reinit', '--seed', '0', '--threads', '2',
       '--out', out, '--json',
@@ -251,8 +249,8 @@ async function acceptance(): Promise<Record<string, unknown>> {
     // The same run through runTrainingJob, uninterrupted and interrupted in the middle of epoch 2 then resumed.
     const job: TrainingJob = {
       model: join(fixtures, 'lenet5-fmnist.onnx'),
-      data: trainX[0] as string,
-      labels: trainX[1] as string,
+      data: trainingSplit.x,
+      labels: trainingSplit.y,
       epochs: 3,
       batchSize: 32,
       seed: 0,
