@@ -1,4 +1,5 @@
 import { dominates, NopPruner, RandomSampler, type FrozenTrial, type Sampler, type Study } from '@open-autoglm/core';
+import { frozenTrial } from '@open-autoglm/core/testing';
 import { describe, expect, it } from 'vitest';
 import { hypervolume } from '../multiObjective/hypervolume.js';
 // The benchmark's own problem definition, so tests and `npm run bench:search` score the same function.
@@ -18,21 +19,6 @@ const frontHypervolume = (study: Study): number => hypervolume(study.bestTrials.
 function expectMutuallyNonDominated(trials: readonly FrozenTrial[]): void {
   for (const a of trials) for (const b of trials) expect(dominates(a.values as number[], b.values as number[])).toBe(false);
 }
-
-const trialWith = (number: number, values: number[], constraints?: number[]): FrozenTrial => ({
-  number,
-  trialId: number,
-  state: 'complete',
-  values,
-  params: {},
-  distributions: {},
-  intermediateValues: new Map(),
-  userAttrs: {},
-  systemAttrs: {},
-  constraints,
-  datetimeStart: undefined,
-  datetimeComplete: undefined,
-});
 
 describe('NSGAIISampler', () => {
   it('should produce non-dominated fronts on ZDT1 with more hypervolume than random search (median of 3 seeds), deterministically', async () => {
@@ -59,14 +45,14 @@ describe('NSGAIISampler', () => {
 
   it('should rank by constraint-domination: feasible first, then less violation', () => {
     const directions = ['minimize', 'minimize'] as const;
-    expect(constrainedDominates(trialWith(0, [5, 5], [-1]), trialWith(1, [1, 1], [0.5]), directions)).toBe(true);
-    expect(constrainedDominates(trialWith(0, [1, 1], [2]), trialWith(1, [5, 5], [0.5]), directions)).toBe(false);
-    expect(constrainedDominates(trialWith(0, [1, 1], [0]), trialWith(1, [2, 2], [-3]), directions)).toBe(true);
-    expect(constrainedDominates(trialWith(0, [1, 1], [0]), trialWith(1, [2, 2]), directions)).toBe(true);
+    expect(constrainedDominates(frozenTrial(0, [5, 5], [-1]), frozenTrial(1, [1, 1], [0.5]), directions)).toBe(true);
+    expect(constrainedDominates(frozenTrial(0, [1, 1], [2]), frozenTrial(1, [5, 5], [0.5]), directions)).toBe(false);
+    expect(constrainedDominates(frozenTrial(0, [1, 1], [0]), frozenTrial(1, [2, 2], [-3]), directions)).toBe(true);
+    expect(constrainedDominates(frozenTrial(0, [1, 1], [0]), frozenTrial(1, [2, 2]), directions)).toBe(true);
   });
 
   it('should give crowding distances: infinite at the ends, summed normalized gaps inside', () => {
-    const front = [trialWith(0, [0, 1]), trialWith(1, [0.5, 0.5]), trialWith(2, [1, 0]), trialWith(3, [0.25, 0.9])];
+    const front = [frozenTrial(0, [0, 1]), frozenTrial(1, [0.5, 0.5]), frozenTrial(2, [1, 0]), frozenTrial(3, [0.25, 0.9])];
     // Middle points: (0.5, 0.5) spans 0.25..1 in f1 and 0..0.9 in f2: 0.75 + 0.9.
     expect(crowdingDistances(front, ['minimize', 'minimize'])).toEqual([Infinity, 0.75 + 0.9, Infinity, 0.5 + 0.5]);
   });
