@@ -215,6 +215,7 @@ export class AutoCompressor {
       let finished = resumed.finished;
       let pending = resumed.pending;
       let stoppedBecause = `trial budget (${budget}) used`;
+      let setupFailure: RuntimeExecutionError | undefined;
       let best = this.#bestTrial(record, recordStudyId, study, plan);
       if (best !== undefined) await this.#writeBest(outputDir, workDir, best.number);
       while (finished < budget || pending !== undefined) {
@@ -243,10 +244,13 @@ export class AutoCompressor {
         if (record !== undefined && recordTrialId !== undefined) finishRecordTrial(record, recordTrialId, outcome, plan, durationMs);
         finished++;
         if (worker !== undefined && worker.setupFailuresInARow >= maxSetupFailuresInARow) {
-          throw new RuntimeExecutionError(
-            `The trial worker failed to set up ${worker.setupFailuresInARow} times in a row, so no trial can run; the run stopped (the trials so far are in ${path.join(outputDir, 'study.db')}). ` +
+          // Deployed first (report.json, best.onnx and pareto/ of the trials so far), then thrown.
+          setupFailure = new RuntimeExecutionError(
+            `The trial worker failed to set up ${worker.setupFailuresInARow} times in a row, so no trial can run; the run stopped (the trials so far are in ${path.join(outputDir, 'study.db')} and ${path.join(outputDir, 'report.json')}). ` +
               `The last failure: ${outcome.error ?? 'unknown'}. Fix its cause, then run again with --resume.`,
           );
+          stoppedBecause = `the trial worker failed to set up ${worker.setupFailuresInARow} times in a row`;
+          break;
         }
         const feasible = outcome.state === 'complete' && (outcome.constraints ?? []).every((c) => c <= 0);
         if (feasible) {
@@ -273,6 +277,7 @@ export class AutoCompressor {
       // Step 6: deploy.
       const report = await this.#deploy({ loaded, pipeline, plan, baseline, callFloorMs: callFloor.p50Ms, searchSpace, record, recordStudyId, study, outputDir, workDir, budget, stoppedBecause, started, cache, worker });
       this.#emit({ type: 'deployed', output: outputDir });
+      if (setupFailure !== undefined) throw setupFailure;
       return { report, outputDir, bestModel: report.best === undefined ? undefined : path.join(outputDir, 'best.onnx') };
     } finally {
       await worker?.close();

@@ -170,6 +170,10 @@ describe('AutoCompressor with the runtime engine', () => {
       /^The trial worker failed to set up 3 times in a row, so no trial can run; .*The last failure: Trial 2 did not run: .*the native add-on cannot load in this thread.*Fix its cause, then run again with --resume\./s,
     );
     expect(await readFile(failures, 'utf8')).toBe('97');
+    // The report of the stopped run is written before the error: the three failed trials and why it stopped.
+    const stopped = JSON.parse(await readFile(path.join(work, 'out', 'report.json'), 'utf8')) as { search: { stoppedBecause: string }; trials: { state: string }[] };
+    expect(stopped.search.stoppedBecause).toBe('the trial worker failed to set up 3 times in a row');
+    expect(stopped.trials.slice(-3).map((t) => t.state)).toEqual(['failed', 'failed', 'failed']);
   });
 
   it('should record trials that exceed the timeout or the memory limit as failed, with why, and go on', async () => {
