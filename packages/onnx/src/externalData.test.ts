@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { externalDataOf, externalizeTensors, hasExternalData, loadExternalData } from './externalData.js';
 import { makeNode, makeTensorValueInfo } from './OnnxGraph.js';
+import { makeModel } from './makeModel.js';
 import { OnnxModel } from './OnnxModel.js';
 import { DataLocation, DataType, GraphProtoSchema, type ModelProto, ModelProtoSchema, StringStringEntryProtoSchema } from './proto.js';
 import { arrayToTensor, tensorToArray } from './tensor.js';
@@ -31,7 +32,7 @@ function addModel(): ModelProto {
     output: [makeTensorValueInfo('Y', DataType.FLOAT, [256])],
     initializer: [arrayToTensor('W', Float32Array.from({ length: 256 }, (_, i) => i), [256])],
   });
-  return create(ModelProtoSchema, { irVersion: 8n, graph, opsetImport: [{ domain: '', version: 17n }] });
+  return makeModel(graph);
 }
 
 const W_BYTES = Buffer.from(Float32Array.from({ length: 256 }, (_, i) => i).buffer);

@@ -2,12 +2,13 @@ import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { makeGraphAttribute, makeNode, makeTensorValueInfo } from './OnnxGraph.js';
 import { findModelProblems } from './findModelProblems.js';
-import { DataType, FunctionProtoSchema, type GraphProto, GraphProtoSchema, type ModelProto, ModelProtoSchema } from './proto.js';
+import { makeModel } from './makeModel.js';
+import { DataType, FunctionProtoSchema, type GraphProto, GraphProtoSchema, type ModelProto } from './proto.js';
 import { arrayToTensor } from './tensor.js';
 
 /** A model around `graph` importing the default domain at opset 17. */
 function modelOf(graph: GraphProto, extra: Partial<Pick<ModelProto, 'functions'>> = {}): ModelProto {
-  return create(ModelProtoSchema, { irVersion: 8n, graph, opsetImport: [{ domain: '', version: 17n }], ...extra });
+  return Object.assign(makeModel(graph), extra);
 }
 
 /** X -> If(cond) with branches reading `thenReads` / the outer "a"; Y = If output. */

@@ -3,6 +3,7 @@ export * from './tensor.js';
 export * from './attributes.js';
 export * from './OnnxGraph.js';
 export * from './OnnxModel.js';
+export * from './makeModel.js';
 export * from './findModelProblems.js';
 export * from './externalData.js';
 export * from './writeFileAtomic.js';

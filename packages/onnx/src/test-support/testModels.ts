@@ -12,10 +12,10 @@ import {
   type ModelProto,
   ModelProtoSchema,
   NodeProtoSchema,
-  OperatorSetIdProtoSchema,
   type TensorProto,
 } from '../proto.js';
 import { toValueInfo, type Dim } from '../inferShapes.js';
+import { makeModel } from '../makeModel.js';
 
 export const FIXTURE_MODELS = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam'] as const;
 export type FixtureModel = (typeof FIXTURE_MODELS)[number];
@@ -151,12 +151,7 @@ export function buildModel(spec: ModelSpec, outputTypes: Record<string, DataType
       }),
     ),
   });
-  return create(ModelProtoSchema, {
-    irVersion: 8n,
-    producerName: 'open-autoglm-tests',
-    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(spec.opset ?? 17) })],
-    graph,
-  });
+  return makeModel(graph, { opset: spec.opset ?? 17, producerName: 'open-autoglm-tests' });
 }
 
 /** Deterministic pseudo-random data (a linear congruential generator) in [-1, 1). */

@@ -11,7 +11,7 @@ import type {
   TargetConfig,
   TargetDescription,
 } from '@open-autoglm/core';
-import { countModelStats, ModelProtoSchema, NodeProtoSchema, OnnxModel, ValueInfoProtoSchema } from '@open-autoglm/onnx';
+import { countModelStats, makeModel, NodeProtoSchema, OnnxModel, ValueInfoProtoSchema } from '@open-autoglm/onnx';
 import { evaluateAccuracy } from '../evaluateAccuracy.js';
 import { measureLatency } from '../measureLatency.js';
 import { createSession } from '../session.js';
@@ -80,15 +80,11 @@ export class RuntimeEngine implements Target, Evaluator, ModelInspector {
 export function identityModelFor(model: ModelArtifact): Uint8Array {
   const source = OnnxModel.fromBytes(model.bytes, { source: model.path });
   const inputs = source.graph.inputs;
-  const proto = create(ModelProtoSchema, {
-    irVersion: 8n,
-    opsetImport: [{ domain: '', version: 17n }],
-    graph: {
-      name: 'call-floor',
-      input: inputs,
-      output: inputs.map((input) => create(ValueInfoProtoSchema, { name: `${input.name}_out`, ...(input.type === undefined ? {} : { type: input.type }) })),
-      node: inputs.map((input) => create(NodeProtoSchema, { opType: 'Identity', input: [input.name], output: [`${input.name}_out`] })),
-    },
+  const proto = makeModel({
+    name: 'call-floor',
+    input: inputs,
+    output: inputs.map((input) => create(ValueInfoProtoSchema, { name: `${input.name}_out`, ...(input.type === undefined ? {} : { type: input.type }) })),
+    node: inputs.map((input) => create(NodeProtoSchema, { opType: 'Identity', input: [input.name], output: [`${input.name}_out`] })),
   });
   return new OnnxModel(proto).toBytes();
 }

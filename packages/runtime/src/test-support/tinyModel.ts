@@ -1,12 +1,7 @@
-import { create } from '@bufbuild/protobuf';
-import { ModelProtoSchema, type NodeProto, OnnxModel, type ValueInfoProto } from '@open-autoglm/onnx';
+import { makeModel, type NodeProto, OnnxModel, type ValueInfoProto } from '@open-autoglm/onnx';
 
 /** A small opset-17 model built in memory, for tests that need a graph the fixtures do not have. */
 export function tinyModel(nodes: NodeProto[], inputs: ValueInfoProto[], outputs: ValueInfoProto[]): Uint8Array {
-  const proto = create(ModelProtoSchema, {
-    irVersion: 8n,
-    opsetImport: [{ domain: '', version: 17n }],
-    graph: { name: 'tiny', node: nodes, input: inputs, output: outputs },
-  });
+  const proto = makeModel({ name: 'tiny', node: nodes, input: inputs, output: outputs });
   return new OnnxModel(proto).toBytes();
 }

@@ -1,7 +1,6 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ModelFormatError, SeededRandom } from '@open-autoglm/core';
 import { Tensor } from 'onnxruntime-node';
@@ -10,9 +9,9 @@ import {
   buildTrainingStep,
   DataType,
   describeTrainingStep,
+  makeModel,
   makeNode,
   makeTensorValueInfo,
-  ModelProtoSchema,
   OnnxModel,
   tensorToArray,
   type TrainingStepSpec,
@@ -30,25 +29,21 @@ function mlp(seed: number, classes: number): OnnxModel {
   const random = new SeededRandom(seed);
   const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => random.nextNormal() * 0.7);
   return new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'mlp',
-        node: [
-          makeNode('Gemm', ['x', 'W1', 'b1'], ['pre'], { transB: 1 }),
-          makeNode('Relu', ['pre'], ['features']),
-          makeNode('Gemm', ['features', 'W2', 'b2'], ['logits'], { transB: 1 }),
-        ],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', FEATURES])],
-        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', classes])],
-        initializer: [
-          arrayToTensor('W1', values(HIDDEN * FEATURES), [HIDDEN, FEATURES]),
-          arrayToTensor('b1', values(HIDDEN), [HIDDEN]),
-          arrayToTensor('W2', values(classes * HIDDEN), [classes, HIDDEN]),
-          arrayToTensor('b2', values(classes), [classes]),
-        ],
-      },
+    makeModel({
+      name: 'mlp',
+      node: [
+        makeNode('Gemm', ['x', 'W1', 'b1'], ['pre'], { transB: 1 }),
+        makeNode('Relu', ['pre'], ['features']),
+        makeNode('Gemm', ['features', 'W2', 'b2'], ['logits'], { transB: 1 }),
+      ],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', FEATURES])],
+      output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', classes])],
+      initializer: [
+        arrayToTensor('W1', values(HIDDEN * FEATURES), [HIDDEN, FEATURES]),
+        arrayToTensor('b1', values(HIDDEN), [HIDDEN]),
+        arrayToTensor('W2', values(classes * HIDDEN), [classes, HIDDEN]),
+        arrayToTensor('b2', values(classes), [classes]),
+      ],
     }),
   );
 }
@@ -186,29 +181,21 @@ describe('TeacherOutputs', () => {
 describe('TeacherOutputs with a per-sample shape that changes between batches', () => {
   /** x [batch, length] -> Mul(x, scale) -> "features": a student for any sequence length. */
   const student = new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'student',
-        node: [makeNode('Mul', ['x', 'scale'], ['features'])],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 'length'])],
-        output: [makeTensorValueInfo('features', DataType.FLOAT, ['batch', 'length'])],
-        initializer: [arrayToTensor('scale', Float32Array.of(0.5), [1])],
-      },
+    makeModel({
+      name: 'student',
+      node: [makeNode('Mul', ['x', 'scale'], ['features'])],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 'length'])],
+      output: [makeTensorValueInfo('features', DataType.FLOAT, ['batch', 'length'])],
+      initializer: [arrayToTensor('scale', Float32Array.of(0.5), [1])],
     }),
   );
   /** The teacher's "features" is Relu(x): as long as the batch's sequences. */
   const teacher = new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'teacher',
-        node: [makeNode('Relu', ['x'], ['features'])],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 'length'])],
-        output: [makeTensorValueInfo('features', DataType.FLOAT, ['batch', 'length'])],
-      },
+    makeModel({
+      name: 'teacher',
+      node: [makeNode('Relu', ['x'], ['features'])],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 'length'])],
+      output: [makeTensorValueInfo('features', DataType.FLOAT, ['batch', 'length'])],
     }),
   );
   const signature = describeTrainingStep(buildTrainingStep(student, { trainable: ['scale'], loss: [{ kind: 'mse', pairs: [{ student: 'features' }] }], optimizer: { kind: 'sgd' } }).model);

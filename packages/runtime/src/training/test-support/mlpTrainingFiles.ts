@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import { SeededRandom } from '@open-autoglm/core';
-import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, makeModel, makeNode, makeTensorValueInfo, OnnxModel } from '@open-autoglm/onnx';
 import { writeNpy } from '../../npy.js';
 
 /** Paths of a small training problem written to a folder. */
@@ -27,25 +26,21 @@ export async function writeMlpTrainingFiles(dir: string): Promise<MlpTrainingFil
   const random = new SeededRandom(99);
   const uniform = (n: number, bound: number): Float32Array => Float32Array.from({ length: n }, () => (2 * random.nextFloat() - 1) * bound);
   const model = new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'mlp',
-        node: [
-          makeNode('Gemm', ['input', 'fc1.weight', 'fc1.bias'], ['hidden'], { transB: 1 }),
-          makeNode('Relu', ['hidden'], ['activation']),
-          makeNode('Gemm', ['activation', 'fc2.weight', 'fc2.bias'], ['logits'], { transB: 1 }),
-        ],
-        input: [makeTensorValueInfo('input', DataType.FLOAT, ['batch', FEATURES])],
-        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
-        initializer: [
-          arrayToTensor('fc1.weight', uniform(HIDDEN * FEATURES, 1 / Math.sqrt(FEATURES)), [HIDDEN, FEATURES]),
-          arrayToTensor('fc1.bias', uniform(HIDDEN, 1 / Math.sqrt(FEATURES)), [HIDDEN]),
-          arrayToTensor('fc2.weight', uniform(CLASSES * HIDDEN, 1 / Math.sqrt(HIDDEN)), [CLASSES, HIDDEN]),
-          arrayToTensor('fc2.bias', uniform(CLASSES, 1 / Math.sqrt(HIDDEN)), [CLASSES]),
-        ],
-      },
+    makeModel({
+      name: 'mlp',
+      node: [
+        makeNode('Gemm', ['input', 'fc1.weight', 'fc1.bias'], ['hidden'], { transB: 1 }),
+        makeNode('Relu', ['hidden'], ['activation']),
+        makeNode('Gemm', ['activation', 'fc2.weight', 'fc2.bias'], ['logits'], { transB: 1 }),
+      ],
+      input: [makeTensorValueInfo('input', DataType.FLOAT, ['batch', FEATURES])],
+      output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
+      initializer: [
+        arrayToTensor('fc1.weight', uniform(HIDDEN * FEATURES, 1 / Math.sqrt(FEATURES)), [HIDDEN, FEATURES]),
+        arrayToTensor('fc1.bias', uniform(HIDDEN, 1 / Math.sqrt(FEATURES)), [HIDDEN]),
+        arrayToTensor('fc2.weight', uniform(CLASSES * HIDDEN, 1 / Math.sqrt(HIDDEN)), [CLASSES, HIDDEN]),
+        arrayToTensor('fc2.bias', uniform(CLASSES, 1 / Math.sqrt(HIDDEN)), [CLASSES]),
+      ],
     }),
   );
   const files: MlpTrainingFiles = {
