@@ -20,6 +20,7 @@ export * from './training/reinitializeParameters.js';
 export * from './training/TrainingCheckpoint.js';
 export * from './training/Trainer.js';
 export * from './training/TeacherOutputs.js';
+export * from './training/ImageAugmentation.js';
 export * from './training/runTrainingJob.js';
 export { trainInWorker, type TrainingRun, type TrainInWorkerOptions } from './training/trainInWorker.js';
 export { runtimeEnginePlugin, runtimeEnginePlugin as default } from './plugin/runtimeEnginePlugin.js';

@@ -14,6 +14,7 @@ import { evaluateAccuracy } from '../evaluateAccuracy.js';
 import type { NpyArray } from '../npy.js';
 import { createSession, type RuntimeSession, type TensorMap } from '../session.js';
 import type { RuntimeTarget } from '../target.js';
+import { applyImageTransforms, augmentationRandom, checkImageAugmentation, drawImageTransforms, type ImageAugmentation, isIdentityAugmentation } from './ImageAugmentation.js';
 import { type TeacherOptions, TeacherOutputs } from './TeacherOutputs.js';
 import type {
   CheckpointTensor,
@@ -62,6 +63,14 @@ export interface TrainerOptions {
    * terms); required exactly when the step has such inputs.
    */
   readonly teacher?: TeacherOptions;
+  /**
+   * Random shifts and flips of every training batch, drawn per sample from the seed and the
+   * update number (so a resumed run redraws them) and applied to every batch input, which must
+   * then be float32 images [N, C, H, W]. The teacher sees the same augmented batch as the
+   * student, so its outputs cannot be cached: its cache defaults to `none`, and `memory` or a
+   * directory is refused.
+   */
+  readonly augmentation?: ImageAugmentation;
 }
 
 /** Progress, reported after every update and after every epoch. */
@@ -131,6 +140,8 @@ export class Trainer {
   /** Current values of every parameter, optimizer state and buffer, by step input name. */
   private readonly values = new Map<string, Tensor>();
   private teacher: TeacherOutputs | undefined;
+  /** Normalized (every field set); undefined when the run does not augment. */
+  private readonly augmentation: Required<ImageAugmentation> | undefined;
   private epochRandomState: SeededRandomState;
   private position: TrainingPosition;
   private history: EpochSummary[];
@@ -166,6 +177,7 @@ export class Trainer {
     if (!takesTeacher && options.teacher !== undefined) {
       throw new ConfigError('A teacher was given, but the training step takes no teacher outputs. Build the step with a distillation or mse loss term.');
     }
+    this.augmentation = checkAugmentation(options.augmentation, this.bindings, options.teacher);
     this.settings = {
       ...options.settings,
       epochs,
@@ -173,6 +185,8 @@ export class Trainer {
       dropLast: options.dropLast === true,
       seed: options.seed ?? 0,
       trainSamples: train.size,
+      // Only when augmenting, so checkpoints of runs without augmentation keep their settings.
+      ...(this.augmentation === undefined ? {} : { augmentation: this.augmentation }),
     };
     const resume = options.resume;
     if (resume === undefined) {
@@ -211,7 +225,9 @@ export class Trainer {
     }
     if (options.teacher !== undefined) {
       try {
-        trainer.teacher = await TeacherOutputs.create(options.teacher, trainer.signature, options.train.size, options.target ?? { device: 'cpu', threads: 1 });
+        // Augmented batches differ every epoch: the teacher then runs on each of them.
+        const teacher = trainer.augmentation === undefined ? options.teacher : { ...options.teacher, cache: 'none' as const };
+        trainer.teacher = await TeacherOutputs.create(teacher, trainer.signature, options.train.size, options.target ?? { device: 'cpu', threads: 1 });
       } catch (error) {
         await trainer.release();
         throw error;
@@ -245,6 +261,7 @@ export class Trainer {
     let trainingSeconds = 0;
     let stepsThisCall = 0;
     const batchBuffers = this.bindings.map((b) => allocateLike(b.array.data, batchSize * b.rowSize));
+    const augmentedBuffers = this.augmentation === undefined ? [] : this.bindings.map((b) => new Float32Array(batchSize * b.rowSize));
     const labelBuffer = new BigInt64Array(batchSize);
 
     while (this.position.epoch < epochs && this.position.step < stepLimit) {
@@ -259,17 +276,26 @@ export class Trainer {
         const size = Math.min(batchSize, order.length - start);
         const indices = order.subarray(start, start + size);
         const feeds: TensorMap = {};
+        const update = this.position.step + 1;
+        const augmentation = this.augmentation;
+        const transforms = augmentation === undefined ? undefined : drawImageTransforms(augmentation, size, augmentationRandom(this.options.seed ?? 0, update));
         this.bindings.forEach((binding, i) => {
           const buffer = (batchBuffers[i] as TensorArray).subarray(0, size * binding.rowSize) as TensorArray;
           gatherRows(binding.array.data, binding.rowSize, indices, buffer);
-          feeds[binding.input] = new Tensor(binding.array.dtype, buffer, [size, ...binding.array.shape.slice(1)]);
+          const dims = [size, ...binding.array.shape.slice(1)];
+          if (augmentation === undefined || transforms === undefined) {
+            feeds[binding.input] = new Tensor(binding.array.dtype, buffer, dims);
+            return;
+          }
+          const augmented = (augmentedBuffers[i] as Float32Array).subarray(0, size * binding.rowSize);
+          applyImageTransforms(buffer as Float32Array, dims, transforms, augmentation.padding, augmented);
+          feeds[binding.input] = new Tensor('float32', augmented, dims);
         });
         if (this.signature.labels !== undefined) {
           const labels = labelBuffer.subarray(0, size);
           gatherLabels(this.options.train.labels as NpyArray, indices, labels);
           feeds[this.signature.labels.name] = new Tensor('int64', labels, [size]);
         }
-        const update = this.position.step + 1;
         const rate = rateOf(update, totalSteps);
         feeds[this.signature.step] = new Tensor('int64', new BigInt64Array([BigInt(update)]), []);
         feeds[this.signature.learningRate] = new Tensor('float32', new Float32Array([rate]), []);
@@ -502,6 +528,45 @@ function bindBatchInputs(
     }
     return { input: input.name, array, rowSize: sample.reduce((a, b) => a * b, 1) };
   });
+}
+
+/**
+ * The run's augmentation with every field set, or undefined when there is none (or it changes
+ * nothing). ConfigError when a batch input is not float32 images [N, C, H, W] wider and taller
+ * than the shift, or when the teacher's outputs would be cached (they would be the outputs for
+ * an earlier epoch's augmentation of each sample).
+ */
+function checkAugmentation(
+  augmentation: ImageAugmentation | undefined,
+  bindings: readonly { readonly input: string; readonly array: NpyArray }[],
+  teacher: TeacherOptions | undefined,
+): Required<ImageAugmentation> | undefined {
+  if (augmentation === undefined) return undefined;
+  checkImageAugmentation(augmentation);
+  if (isIdentityAugmentation(augmentation)) return undefined;
+  const translate = augmentation.translate ?? 0;
+  for (const { input, array } of bindings) {
+    const where = `training input "${input}"${array.file === undefined ? '' : ` (${array.file})`}`;
+    if (array.dtype !== 'float32' || array.shape.length !== 4) {
+      throw new ConfigError(
+        `Image augmentation shifts and mirrors float32 images [N, C, H, W], but ${where} is ${array.dtype}[${array.shape.join(', ')}]. ` +
+          'Turn augmentation off for this model, or give it image data.',
+      );
+    }
+    const [, , height, width] = array.shape as [number, number, number, number];
+    if (translate >= height || translate >= width) {
+      throw new ConfigError(
+        `Augmentation translate ${translate} shifts ${where} of ${height}x${width} pixels by its whole size or more. Use a shift smaller than the image.`,
+      );
+    }
+  }
+  if (teacher?.cache !== undefined && teacher.cache !== 'none') {
+    throw new ConfigError(
+      'The teacher cache keeps one output per sample across epochs, but with augmentation every epoch feeds a differently shifted or mirrored ' +
+        "sample, so cached outputs would belong to other inputs. Use teacher cache 'none' (the default with augmentation), or turn augmentation off.",
+    );
+  }
+  return { translate, padding: augmentation.padding ?? 'zero', flip: augmentation.flip === true };
 }
 
 function checkLabels(dataset: Dataset): void {
