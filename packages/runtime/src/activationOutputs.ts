@@ -7,6 +7,12 @@ import type { ModelSource } from './session.js';
 export interface MinMaxOutputNames {
   readonly min: string;
   readonly max: string;
+  /**
+   * The sum of `x - x`: 0 when every element is finite, NaN when one is NaN or +-Inf. Needed because
+   * onnxruntime's ReduceMin/ReduceMax skip NaN (unless it is the first element), so a NaN the model
+   * computes would otherwise leave no trace in the min and max.
+   */
+  readonly nonFiniteCheck: string;
 }
 
 export interface MinMaxModel {
@@ -30,8 +36,9 @@ export function exposeTensors(model: OnnxModel, tensorNames: readonly string[]):
 /**
  * A copy of the model with ReduceMin and ReduceMax over all axes (keepdims=0) of each given
  * tensor, as scalar graph outputs: statistics are computed inside the graph and only two numbers
- * per tensor cross into JavaScript. Leaving out `axes` reduces over every axis in all opsets
- * (it became an input in opset 18, it was an attribute before).
+ * per tensor cross into JavaScript, plus a third scalar that is NaN when the tensor holds NaN or
+ * Inf (see `MinMaxOutputNames.nonFiniteCheck`). Leaving out `axes` reduces over every axis in all
+ * opsets (it became an input in opset 18, it was an attribute before).
  */
 export function addMinMaxOutputs(model: OnnxModel, tensorNames: readonly string[]): MinMaxModel {
   checkTensorNames(model, tensorNames);
@@ -39,7 +46,11 @@ export function addMinMaxOutputs(model: OnnxModel, tensorNames: readonly string[
   const graph = copy.graph;
   const outputs = new Map<string, MinMaxOutputNames>();
   for (const tensor of new Set(tensorNames)) {
-    const names = { min: graph.uniqueName(`${tensor}/autoglm_min`), max: graph.uniqueName(`${tensor}/autoglm_max`) };
+    const names = {
+      min: graph.uniqueName(`${tensor}/autoglm_min`),
+      max: graph.uniqueName(`${tensor}/autoglm_max`),
+      nonFiniteCheck: graph.uniqueName(`${tensor}/autoglm_nonfinite_check`),
+    };
     for (const [opType, output] of [
       ['ReduceMin', names.min],
       ['ReduceMax', names.max],
@@ -47,6 +58,11 @@ export function addMinMaxOutputs(model: OnnxModel, tensorNames: readonly string[
       graph.addNode(makeNode(opType, [tensor], [output], { keepdims: 0 }, graph.uniqueName(`autoglm/${opType}/${tensor}`)));
       graph.addOutput(untypedValueInfo(output));
     }
+    // x - x works for every numeric type (integers give 0), with no constant to type.
+    const difference = graph.uniqueName(`${tensor}/autoglm_self_difference`);
+    graph.addNode(makeNode('Sub', [tensor, tensor], [difference], {}, graph.uniqueName(`autoglm/Sub/${tensor}`)));
+    graph.addNode(makeNode('ReduceSum', [difference], [names.nonFiniteCheck], { keepdims: 0 }, graph.uniqueName(`autoglm/ReduceSum/${tensor}`)));
+    graph.addOutput(untypedValueInfo(names.nonFiniteCheck));
     outputs.set(tensor, names);
   }
   return { model: copy, outputs };

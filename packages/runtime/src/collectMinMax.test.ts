@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '@open-autoglm/core';
-import { OnnxModel } from '@open-autoglm/onnx';
+import { DataType, makeModel, makeNode, makeTensorValueInfo, OnnxModel } from '@open-autoglm/onnx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMinMaxOutputs, exposeTensors } from './activationOutputs.js';
 import { collectMinMax, type MinMax } from './collectMinMax.js';
-import { type Dataset, loadDataset } from './dataset.js';
+import { Dataset, loadDataset } from './dataset.js';
 import { createSession } from './session.js';
 import { streamActivations } from './streamActivations.js';
 
@@ -84,6 +84,28 @@ describe('collectMinMax', () => {
     expectSameStats(fromExternal, fromOriginal);
   });
 
+  it('should report NaN for a tensor where the model computes NaN past its first element, and show Inf in min/max', async () => {
+    // sqrt(x): NaN for x < 0, which onnxruntime's ReduceMin/ReduceMax skip; log(x): -Inf at 0.
+    const model = new OnnxModel(
+      makeModel({
+        name: 'sqrt-log',
+        node: [makeNode('Sqrt', ['x'], ['root']), makeNode('Log', ['x'], ['logarithm'])],
+        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 4])],
+        output: [makeTensorValueInfo('root', DataType.FLOAT, ['batch', 4]), makeTensorValueInfo('logarithm', DataType.FLOAT, ['batch', 4])],
+      }),
+    );
+    const dataset = (values: number[]): Dataset =>
+      new Dataset(new Map([['x', { dtype: 'float32' as const, shape: [values.length / 4, 4], data: Float32Array.from(values), file: undefined }]]), undefined);
+    const clean = await collectMinMax(model, ['root'], dataset([1, 4, 9, 16, 0.25, 1, 1, 1]), { batch: 1 });
+    expect(clean.get('root')).toEqual({ min: 0.5, max: 4 });
+    const withNaN = await collectMinMax(model, ['root', 'logarithm'], dataset([1, 4, 9, 16, 4, -1, 1, 1, 0, 1, 1, 1]), { batch: 1 });
+    expect(withNaN.get('root')).toEqual({ min: Number.NaN, max: Number.NaN });
+    // log(-1) is NaN too; log(0) = -Inf is visible as the minimum but the NaN of sample 1 wins.
+    expect(withNaN.get('logarithm')).toEqual({ min: Number.NaN, max: Number.NaN });
+    const withInf = await collectMinMax(model, ['logarithm'], dataset([1, 1, 1, 0]), { batch: 1 });
+    expect(withInf.get('logarithm')).toEqual({ min: Number.NEGATIVE_INFINITY, max: 0 });
+  });
+
   it('should refuse unknown tensor names with examples of real ones, and an empty list', async () => {
     const error = await collectMinMax(RESNET, ['/conv1/Conv_output_0', 'conv9'], calibration).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
@@ -97,11 +119,11 @@ describe('addMinMaxOutputs', () => {
     const before = resnet.graph.outputs.length;
     const { model, outputs } = addMinMaxOutputs(resnet, convOutputs.slice(0, 2));
     expect(resnet.graph.outputs).toHaveLength(before);
-    expect(model.graph.outputs).toHaveLength(before + 4);
+    expect(model.graph.outputs).toHaveLength(before + 6);
     const session = await createSession(model.toBytes(), CPU);
     try {
       const x = calibration.slice(0, 4).batches(4).next().value?.features['x'];
-      const names = [...outputs.values()].flatMap((o) => [o.min, o.max]);
+      const names = [...outputs.values()].flatMap((o) => [o.min, o.max, o.nonFiniteCheck]);
       const result = await session.run({ input: x as NonNullable<typeof x> }, names);
       for (const name of names) {
         expect(result[name]?.dims, name).toEqual([]); // only a scalar crosses into JS

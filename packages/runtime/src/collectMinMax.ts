@@ -22,7 +22,7 @@ export interface ActivationOptions extends Omit<InferenceOptions, 'outputNames'>
  * Running min/max of tensors over a dataset (the MinMax calibration statistic). The reductions run
  * inside the graph (ReduceMin/ReduceMax over all axes), so each batch returns two scalars per
  * tensor and memory does not grow with the number of samples. A NaN in a tensor makes its min
- * and max NaN.
+ * and max NaN; +-Inf shows in the min or max.
  */
 export async function collectMinMax(
   model: ModelSource | OnnxModel,
@@ -33,7 +33,7 @@ export async function collectMinMax(
   dataset.requireSamples('collect min/max statistics');
   const source = await toOnnxModel(model);
   const augmented = addMinMaxOutputs(source, tensorNames);
-  const outputNames = [...augmented.outputs.values()].flatMap((o) => [o.min, o.max]);
+  const outputNames = [...augmented.outputs.values()].flatMap((o) => [o.min, o.max, o.nonFiniteCheck]);
   const session = await createSession(augmented.model.toBytes(), options.target ?? DEFAULT_RUNTIME_TARGET, {
     file: source.source,
   });
@@ -47,9 +47,11 @@ export async function collectMinMax(
         const stat = stats.get(name) as MinMax;
         const min = scalarOf(part.outputs[outputs.min], name);
         const max = scalarOf(part.outputs[outputs.max], name);
-        // Math.min/max propagate NaN, which is what a calibrator must notice.
-        stat.min = Math.min(stat.min, min);
-        stat.max = Math.max(stat.max, max);
+        // The check is NaN for NaN or Inf; with a finite min and max it can only be a NaN, which
+        // ReduceMin/ReduceMax skipped. Math.min/max then propagate it, as a calibrator must notice.
+        const holdsNaN = Number.isNaN(scalarOf(part.outputs[outputs.nonFiniteCheck], name)) && Number.isFinite(min) && Number.isFinite(max);
+        stat.min = holdsNaN ? Number.NaN : Math.min(stat.min, min);
+        stat.max = holdsNaN ? Number.NaN : Math.max(stat.max, max);
       }
     }
   } finally {

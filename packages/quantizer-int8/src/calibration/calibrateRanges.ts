@@ -94,16 +94,6 @@ export async function calibrateRanges(
     options.signal?.throwIfAborted();
     for (const [name, histogram] of histograms) histogram.add(floatData(batch.tensors[name], name), method !== 'mse');
   }
-  for (const [name, histogram] of histograms) {
-    // ReduceMin/ReduceMax skip NaN, so a NaN the model computes from finite inputs shows only here.
-    if (histogram.nan > 0) {
-      throw new DatasetError(
-        `Calibration saw ${histogram.nan} NaN values in tensor "${name}" of model ${model.source ?? '(in memory)'} on finite inputs: ` +
-          'the model computes NaN on this data (a log or division of invalid values?). Check the model on these samples before quantizing it.',
-        { file: model.source },
-      );
-    }
-  }
   for (const [name, range] of observed) {
     const histogram = histograms.get(name) as Histogram;
     if (method === 'mse') {
@@ -129,7 +119,7 @@ async function observeMinMax(
   options: CalibrationOptions,
 ): Promise<Map<string, TensorRange>> {
   const augmented = addMinMaxOutputs(model, tensorNames);
-  const outputNames = [...augmented.outputs.values()].flatMap((o) => [o.min, o.max]);
+  const outputNames = [...augmented.outputs.values()].flatMap((o) => [o.min, o.max, o.nonFiniteCheck]);
   const session = await createSession(augmented.model.toBytes(), options.target ?? DEFAULT_RUNTIME_TARGET, {
     file: model.source,
   });
@@ -138,8 +128,10 @@ async function observeMinMax(
     for await (const part of inferBatches(session, dataset, { batch: options.batchSize ?? 32, outputNames })) {
       options.signal?.throwIfAborted();
       for (const [name, outputs] of augmented.outputs) {
-        const min = scalar(part.outputs[outputs.min], name, model);
-        const max = scalar(part.outputs[outputs.max], name, model);
+        const samples = { start: part.start, size: part.size };
+        scalar(part.outputs[outputs.nonFiniteCheck], name, model, samples); // NaN that ReduceMin/Max skipped
+        const min = scalar(part.outputs[outputs.min], name, model, samples);
+        const max = scalar(part.outputs[outputs.max], name, model, samples);
         const current = running.get(name);
         if (current === undefined) running.set(name, { min, max });
         else if (options.movingAverage === undefined) {
@@ -177,12 +169,13 @@ function rejectNonFiniteSamples(dataset: Dataset): void {
   }
 }
 
-function scalar(tensor: Tensor | undefined, name: string, model: OnnxModel): number {
+function scalar(tensor: Tensor | undefined, name: string, model: OnnxModel, samples: { start: number; size: number }): number {
   const value = Number(tensor?.data[0]);
   if (!Number.isFinite(value)) {
     throw new DatasetError(
-      `Calibration saw a non-finite value (${value}) in tensor "${name}" of model ${model.source ?? '(in memory)'}. ` +
-        'The calibration data contains NaN/Inf or drives the model out of float range; check and clean the data.',
+      `Calibration saw a non-finite value (NaN or Inf) in tensor "${name}" of model ${model.source ?? '(in memory)'} ` +
+        `on calibration samples ${samples.start}-${samples.start + samples.size - 1}. The data is finite (checked before), so the ` +
+        'model computes it (e.g. Log or Sqrt of a negative value, or values out of float range): check those samples and the model.',
       { file: model.source },
     );
   }
