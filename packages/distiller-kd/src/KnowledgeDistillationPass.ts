@@ -89,7 +89,10 @@ export class KnowledgeDistillationPass implements Pass {
       schedule: this.options.schedule,
       seed: context.seed,
       target: { device: context.target.device, threads: context.target.threads },
-      teacherCache: this.options.teacherCache === 'disk' ? { directory: context.workDir } : this.options.teacherCache,
+      ...(this.options.teacherCache === undefined
+        ? {}
+        : { teacherCache: this.options.teacherCache === 'disk' ? { directory: context.workDir } : this.options.teacherCache }),
+      ...(this.options.augmentation === undefined ? {} : { augmentation: this.options.augmentation }),
       onEvent: (event) => {
         if (event.kind === 'epoch') {
           context.logger.info(`distiller-kd: epoch ${event.summary.epoch + 1}/${event.epochs}`, {

@@ -152,6 +152,28 @@ describe('distill', () => {
     expect(aborted).toMatchObject({ stop: 'aborted', steps: 2, bestEpoch: null });
   });
 
+  it('should distill on augmented batches the teacher sees too, and refuse a teacher cache with augmentation', async () => {
+    const options = {
+      teacher: await lenet(),
+      student: await damagedLenet(),
+      train: (await calibration(true)).slice(0, 96),
+      batchSize: 32,
+      steps: 3,
+      alpha: 0.5,
+      learningRate: 2e-3,
+      augmentation: { translate: 2, flip: true },
+    };
+    const losses: number[] = [];
+    const result = await distill({ ...options, onEvent: (e) => e.kind === 'step' && losses.push(e.loss) });
+    expect(result.steps).toBe(3);
+    expect(result.model.problems()).toEqual([]);
+    // Same seed, same augmentation: the same updates; another seed draws other shifts.
+    const again: number[] = [];
+    await distill({ ...options, onEvent: (e) => e.kind === 'step' && again.push(e.loss) });
+    expect(again).toEqual(losses);
+    await expect(distill({ ...options, teacherCache: 'memory' })).rejects.toThrow(/Use teacher cache 'none' \(the default with augmentation\)/);
+  });
+
   it('should refuse a teacher with other outputs, data of another shape, and alpha < 1 without labels, before training', async () => {
     const teacher = await lenet();
     const wrongOutputs = await lenet();

@@ -14,6 +14,7 @@ import {
 import {
   type Dataset,
   type EpochSummary,
+  type ImageAugmentation,
   type RuntimeTarget,
   type TeacherCache,
   Trainer,
@@ -58,7 +59,16 @@ export interface DistillOptions {
   readonly seed?: number;
   /** Where the student's step and the teacher run; default one CPU thread. */
   readonly target?: RuntimeTarget;
-  /** Where teacher outputs are kept across epochs; default `memory`. */
+  /**
+   * Random shifts and left-right flips of every training batch (float32 images [N, C, H, W]),
+   * drawn per sample from the seed and the update; teacher and student see the same augmented
+   * batch, so the teacher's soft labels cover every shifted and mirrored sample.
+   */
+  readonly augmentation?: ImageAugmentation;
+  /**
+   * Where teacher outputs are kept across epochs; default `memory`, and `none` with
+   * `augmentation` (every epoch feeds new inputs; caching is then refused).
+   */
   readonly teacherCache?: TeacherCache;
   readonly onEvent?: (event: TrainingEvent) => void;
   /** Aborting stops at the next update; the result then holds the best model so far. */
@@ -152,8 +162,9 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     teacher: {
       model: teacherToRun,
       features: Object.fromEntries(pairs.map((p) => [p.distilled, p.teacher])),
-      cache: options.teacherCache ?? 'memory',
+      ...(options.teacherCache === undefined ? {} : { cache: options.teacherCache }),
     },
+    ...(options.augmentation === undefined ? {} : { augmentation: options.augmentation }),
   });
   try {
     let best: { model: OnnxModel; accuracy: number; epoch: number | null } | undefined;

@@ -58,6 +58,20 @@ describe('autoglm distill', () => {
     expect(stdout).toMatch(/^distilled student\.onnx from .*lenet5-fmnist\.onnx: 4 updates \(step-budget\), alpha 0\.5, T 2\nwrote .*budget\.onnx\n$/);
   });
 
+  it('should distill on augmented batches with --translate, --flip and --padding, and refuse an unknown padding', async () => {
+    const { code, stdout } = await autoglm(
+      dir, 'distill', '--teacher', teacher, '--student', 'student.onnx', '--data', calibX, '--labels', calibY,
+      '--steps', '2', '--translate', '2', '--flip', '--padding', 'edge', '--out', 'augmented.onnx', '--json',
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ steps: 2, augmentation: { translate: 2, flip: true, padding: 'edge' } });
+    const before = await snapshot(dir);
+    const badPadding = await autoglm(dir, 'distill', '--teacher', teacher, '--student', 'student.onnx', '--data', calibX, '--translate', '1', '--padding', 'mirror', '--out', 'x.onnx');
+    expect(badPadding.code).toBe(1);
+    expect(badPadding.stderr.trim()).toMatch(/^.*--padding takes zero or edge, got "mirror"\.$/);
+    expect(await snapshot(dir)).toEqual(before);
+  });
+
   it('should fail with one message and write nothing for a teacher of other outputs or data of another shape', async () => {
     const before = await snapshot(dir);
     const wrongTeacher = await autoglm(dir, 'distill', '--teacher', 'five-classes.onnx', '--student', 'student.onnx', '--data', calibX, '--out', 'x.onnx');

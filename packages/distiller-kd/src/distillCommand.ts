@@ -26,6 +26,9 @@ export const distillCommand: PluginCommand = {
     { flags: '--lr <x>', description: 'peak learning rate (AdamW, cosine decay)', defaultValue: '0.001' },
     { flags: '--batch <n>', description: 'samples per update', defaultValue: '64' },
     { flags: '--features <pairs>', description: 'feature distillation: none, auto (the last feature map), stages (the last map of every resolution), pruned (every ReLU output, on the channels a pruned student kept), or student[:teacher] tensor names, comma-separated', defaultValue: 'none' },
+    { flags: '--translate <pixels>', description: 'augmentation: shift every training image by up to this many pixels (teacher and student see the same batch; turns the teacher cache off)' },
+    { flags: '--flip', description: 'augmentation: mirror every training image left-right with probability 1/2' },
+    { flags: '--padding <mode>', description: 'augmentation: what shifted-in pixels take, zero or edge', defaultValue: 'zero' },
     { flags: '--patience <n>', description: 'stop after this many epochs without a better validation accuracy' },
     { flags: '--threads <n>', description: 'onnxruntime intra-op threads', defaultValue: '1' },
     { flags: '--seed <n>', description: 'seeds the shuffling', defaultValue: '0' },
@@ -68,6 +71,10 @@ export const distillCommand: PluginCommand = {
     const threads = optional('threads', '--threads', true, 1);
     const seed = optional('seed', '--seed', true, 0);
     const features = parseFeatures(options.features);
+    const translate = optional('translate', '--translate', true, 0);
+    const padding = parsePadding(options.padding);
+    const flip = options.flip === true;
+    const augmentation = (translate ?? 0) > 0 || flip ? { translate: translate ?? 0, flip, padding } : undefined;
     // An .npz member (`set.npz:x`) is read from the .npz file.
     const dataFiles = [file('data'), file('labels'), valData, valLabels].filter((f): f is string => f !== undefined).map((f) => f.replace(/(\.npz):[^/\\]*$/i, '$1'));
     await checkOutput(out, [teacherFile, studentFile, ...dataFiles]);
@@ -92,6 +99,7 @@ export const distillCommand: PluginCommand = {
       ...(patience === undefined ? {} : { patience }),
       ...(seed === undefined ? {} : { seed }),
       features,
+      ...(augmentation === undefined ? {} : { augmentation }),
       target: { device: 'cpu', threads: threads ?? 1 },
       ...(invocation.signal === undefined ? {} : { signal: invocation.signal }),
       onEvent: (event) => {
@@ -115,6 +123,7 @@ export const distillCommand: PluginCommand = {
       requantizedWeights: result.requantizedWeights,
       epochs: result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, validationAccuracy: h.validationAccuracy })),
       features: result.features.map((f) => ({ student: f.student, teacher: f.teacher, projected: f.projection !== undefined })),
+      augmentation: augmentation ?? null,
       samplesPerSecond: result.samplesPerSecond,
     };
     const lines = [
@@ -142,6 +151,11 @@ function parseFeatures(value: unknown): FeatureMatching {
     }
     return teacher === undefined ? { student } : { student, teacher };
   });
+}
+
+function parsePadding(value: unknown): 'zero' | 'edge' {
+  if (value === undefined || value === 'zero' || value === 'edge') return value ?? 'zero';
+  throw new ConfigError(`--padding takes zero or edge, got "${String(value)}".`);
 }
 
 /** The output folder exists and the output is not one of the inputs: checked before any training. */

@@ -40,8 +40,22 @@ export const distillerOptionsSchema = z.strictObject({
   /** Early stopping after this many epochs without a better validation accuracy (needs a val split). */
   patience: z.int().min(1).optional(),
   schedule: z.enum(['cosine', 'constant']).default('cosine'),
-  /** Keep teacher outputs across epochs in memory, in files under the trial's work folder (disk), or not at all. */
-  teacherCache: z.enum(['memory', 'disk', 'none']).default('memory'),
+  /**
+   * Random shifts (up to `translate` pixels, `padding` zero or edge) and left-right flips of every
+   * training batch of images, the same batch for teacher and student.
+   */
+  augmentation: z
+    .strictObject({ translate: z.int().min(0).optional(), padding: z.enum(['zero', 'edge']).optional(), flip: z.boolean().optional() })
+    .optional(),
+  /** Keep teacher outputs across epochs in memory, in files under the trial's work folder (disk), or not at all; default memory, none with augmentation. */
+  teacherCache: z.enum(['memory', 'disk', 'none']).optional(),
+}).refine((options) => !(augments(options.augmentation) && options.teacherCache !== undefined && options.teacherCache !== 'none'), {
+  message: "the teacher's outputs cannot be cached with augmentation (every epoch feeds new inputs): use teacherCache none, or leave it unset",
+  path: ['teacherCache'],
 });
+
+function augments(augmentation: { translate?: number | undefined; flip?: boolean | undefined } | undefined): boolean {
+  return augmentation !== undefined && ((augmentation.translate ?? 0) > 0 || augmentation.flip === true);
+}
 
 export type DistillerOptions = z.output<typeof distillerOptionsSchema>;

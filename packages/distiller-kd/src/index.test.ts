@@ -9,7 +9,7 @@ import { OnnxModel } from '@open-autoglm/onnx';
 import { createSession, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
 import { container } from 'tsyringe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import plugin from './index.js';
+import plugin, { distillerOptionsSchema } from './index.js';
 
 const fixtures = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
 const lenetFile = path.join(fixtures, 'lenet5-fmnist.onnx');
@@ -55,6 +55,18 @@ describe('distiller-kd plugin', () => {
     ]);
     const fixed = resolve({ temperature: 4, alpha: 0.9, learningRate: 1e-3 }).pass;
     expect(await fixed.searchSpace(artifact, {} as PassContext)).toEqual([]);
+  });
+
+  it('should take augmentation options and refuse a cached teacher with them', () => {
+    expect(distillerOptionsSchema.parse({ augmentation: { translate: 2, flip: true } })).toMatchObject({ augmentation: { translate: 2, flip: true } });
+    expect(distillerOptionsSchema.parse({ augmentation: { flip: false }, teacherCache: 'memory' }).teacherCache).toBe('memory');
+    const cached = distillerOptionsSchema.safeParse({ augmentation: { translate: 2 }, teacherCache: 'disk' });
+    expect(cached.success).toBe(false);
+    expect(cached.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['teacherCache', "the teacher's outputs cannot be cached with augmentation (every epoch feeds new inputs): use teacherCache none, or leave it unset"],
+    ]);
+    expect(distillerOptionsSchema.safeParse({ augmentation: { translate: -1 } }).success).toBe(false);
+    expect(distillerOptionsSchema.safeParse({ augmentation: { rotate: 10 } }).success).toBe(false);
   });
 
   it('should provide the distill command', () => {
