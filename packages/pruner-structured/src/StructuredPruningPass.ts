@@ -51,7 +51,7 @@ export class StructuredPruningPass implements Pass {
     if (!this.options.perLayer) {
       return [{ name: GLOBAL_RATIO, distribution, description: `fraction of channels removed, ranked globally by ${this.options.criterion} importance` }];
     }
-    const groups = pruner.prunableGroups(this.options.protect).filter((group) => canShrink(group, this.options.roundTo));
+    const groups = pruner.prunableGroups(this.options.protect).filter((group) => canShrink(group, this.options.roundTo, this.options.minUnits));
     return groups.map((group) => ({
       name: `${RATIO_PREFIX}${group.name}`,
       distribution,

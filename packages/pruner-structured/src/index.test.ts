@@ -62,6 +62,12 @@ describe('pruner-structured plugin', () => {
     expect(global).toEqual([expect.objectContaining({ name: 'ratio', distribution: { kind: 'float', low: 0.1, high: 0.5, step: 0.05 } })]);
   });
 
+  it('should leave groups at or below the minUnits floor out of the search space', async () => {
+    const space = await resolve({ minUnits: 16 }).searchSpace(await artifact('resnet8-fmnist'), await contextWith());
+    // resnet8's 28x28 stage has 16 channels: a floor of 16 keeps both of its groups whole.
+    expect(space.map((p) => p.name)).toEqual(['ratio./layer2/conv1/Conv', 'ratio./layer2/conv2/Conv', 'ratio./layer3/conv1/Conv', 'ratio./layer3/conv2/Conv']);
+  });
+
   it('should keep the default ratio step when a range omits it, and reject a step that does not divide the range', () => {
     expect(prunerOptionsSchema.parse({ ratio: { max: 0.5 } }).ratio).toEqual({ min: 0, max: 0.5, step: 0.05 });
     expect(prunerOptionsSchema.parse({ ratio: { min: 0.2, max: 0.5, step: 0.1 } }).ratio).toEqual({ min: 0.2, max: 0.5, step: 0.1 });

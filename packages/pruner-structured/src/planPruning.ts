@@ -68,9 +68,12 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-/** True when `roundTo` leaves the group a width to shrink to (a 6-channel layer at roundTo 8 has none). */
-export function canShrink(group: DependencyGroup, roundTo = 1): boolean {
-  return roundTo / gcd(roundTo, group.unitSize) < group.units;
+/**
+ * True when `roundTo` and the `minUnits` floor leave the group a width to shrink to (a 6-channel
+ * layer at roundTo 8 has none, nor a 16-channel one with a floor of 16).
+ */
+export function canShrink(group: DependencyGroup, roundTo = 1, minUnits = 1): boolean {
+  return roundTo / gcd(roundTo, group.unitSize) < group.units && minUnits < group.units;
 }
 
 /**
@@ -105,8 +108,8 @@ export function planKeptCounts(
   for (const group of groups) {
     const ratio = perLayer[group.name];
     if (ratio !== undefined) counts.set(group.name, keptCount(group, Math.floor(ratio * group.units + 1e-9), roundTo, minUnits));
-    // Groups that rounding keeps whole would absorb part of the global ratio without shrinking.
-    else if (canShrink(group, roundTo)) globalGroups.push(group);
+    // Groups that rounding or the floor keeps whole would absorb part of the global ratio without shrinking.
+    else if (canShrink(group, roundTo, minUnits)) globalGroups.push(group);
   }
   const ratio = ratios.ratio ?? 0;
   if (ratio > 0 && globalGroups.length > 0) {

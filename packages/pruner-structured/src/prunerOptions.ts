@@ -41,7 +41,12 @@ export const prunerOptionsSchema = z.strictObject({
    * convolutions run blocks of 8/16 channels, and free widths lose most of the speed-up.
    */
   roundTo: z.int().min(1).default(8),
-  /** Units every group keeps at least. */
+  /**
+   * Units every group keeps at least: a channel floor. Groups at or below it are left out of the
+   * search space. Widths under a kernel's fast size can be slower than the fast size itself (see
+   * `npm run bench:channels`: onnxruntime's INT8 convolutions with 8 channels run slower than with
+   * 16), so a floor there spares the search plans that lose accuracy and gain nothing.
+   */
   minUnits: z.int().min(1).default(1),
   /** Groups (by name or any of their layers) never pruned. */
   protect: z.array(z.string().min(1)).default([]),
