@@ -2,6 +2,9 @@
  * Test support for the pruner (not exported from the package): the fixture models with a few
  * rows of their evaluation data, and small hand-built graphs.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { type NpyArray, createSession, readArray } from '@open-autoglm/runtime';
 import {
@@ -21,7 +24,7 @@ import {
   type ValueInfoProto,
 } from '@open-autoglm/onnx';
 import type { DependencyAnalysis } from '../analyzeDependencies.js';
-import { Tensor } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 
 export const FIXTURES = ['lenet5-fmnist', 'resnet8-fmnist', 'vgg11bn-mnist', 'tinybert-spam'] as const;
 export type Fixture = (typeof FIXTURES)[number];
@@ -233,4 +236,26 @@ export function maxRelativeDifference(a: Float32Array, b: Float32Array): number 
     scale = Math.max(scale, Math.abs(a[i] as number));
   }
   return diff / scale;
+}
+
+/**
+ * How many nodes of each op type (`domain:opType` outside the default domain) onnxruntime's CPU
+ * session leaves in `model` after optimizing it at `level` with 1 thread: the graph it really runs,
+ * saved through `optimizedModelFilePath` into a temporary folder that is removed afterwards.
+ */
+export async function optimizedOpCounts(model: OnnxModel, level: 'basic' | 'extended' | 'all'): Promise<Record<string, number>> {
+  const folder = await mkdtemp(join(tmpdir(), 'pruner-optimized-'));
+  try {
+    const optimizedModelFilePath = join(folder, 'optimized.onnx');
+    const session = await InferenceSession.create(model.toBytes(), { intraOpNumThreads: 1, graphOptimizationLevel: level, optimizedModelFilePath, logSeverityLevel: 3 });
+    await session.release();
+    const counts: Record<string, number> = {};
+    for (const node of (await OnnxModel.load(optimizedModelFilePath)).graph.nodes) {
+      const key = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}:${node.opType}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
 }
