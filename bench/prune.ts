@@ -1,6 +1,7 @@
 /**
- * `npm run bench:prune [-- --models resnet8-fmnist --ratios 0.3,0.5,0.7 --round-to 8]`: the
- * structured pruning benchmark of issue #5.
+ * `npm run bench:prune [-- --models resnet8-fmnist --ratios 0.3,0.5,0.7 --round-to 8 --out <file.json>]`:
+ * the structured pruning benchmark of issue #5 (`--models resnet8-fmnist --ratios 0.5 --out /tmp/p.json`
+ * is a smoke run of the acceptance plan alone).
  *
  * For each fixture model and ratio: global L1 pruning (units ranked across all prunable groups,
  * kept channels rounded to multiples of 8 as the plugin and CLI do by default; resnet8 at 50% is
@@ -12,11 +13,13 @@
  * the shared machine hits both; each round is the median of its runs, the figure the median over
  * rounds; the fastest round of each model is reported beside it, as quantizer-int8's
  * compareLatency does), and the top-1 accuracy on the evaluation split before and after BatchNorm
- * re-estimation on the calibration split (512 samples).
+ * re-estimation on the calibration split (512 samples). For the acceptance plan also: the graph
+ * onnxruntime runs for each model (op counts, and each NCHWc -> NCHW reorder with its channels and
+ * readers), which says why the pruned model is not faster than its channel counts allow.
  *
  * Acceptance (issue #5): resnet8 at 50% (global L1): MACs <= 0.35x and batch-64 latency <= 0.5x.
  *
- * Writes bench/results/prune.json.
+ * Writes bench/results/prune.json (or `--out`).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -43,6 +46,7 @@ const SPECS = [
 const models = (option('--models') ?? SPECS.map((s) => s.model).join(',')).split(',');
 const ratios = (option('--ratios') ?? '0.3,0.5,0.7').split(',').map(Number);
 const ROUND_TO = Number(option('--round-to') ?? '8');
+const OUT = option('--out') ?? join(here, 'results', 'prune.json');
 const CALIBRATION_SAMPLES = 512;
 const EVAL_SAMPLES = 2000;
 const LATENCY = {
@@ -121,6 +125,50 @@ async function kernelProfile(model: OnnxModel): Promise<{ kernels: Record<string
   }
 }
 
+interface OptimizedGraph {
+  /** Nodes per op type (`domain:opType` outside the default domain). */
+  readonly opCounts: Record<string, number>;
+  /** Each ReorderOutput (NCHWc blocks back to plain NCHW): the tensor, its channels, the nodes reading it. */
+  readonly reorders: Array<{ readonly tensor: string; readonly channels: number; readonly readBy: string[] }>;
+}
+
+/**
+ * The graph onnxruntime really runs (level all, 1 thread), saved with `optimizedModelFilePath`.
+ * Its ReorderOutput nodes are the layout conversions a model pays for on this CPU: a Conv reading
+ * fewer channels than the NCHWc block takes plain NCHW input, so its producer's blocked output is
+ * converted back.
+ */
+async function optimizedGraph(model: OnnxModel): Promise<OptimizedGraph> {
+  const folder = mkdtempSync(join(tmpdir(), 'prune-optimized-'));
+  try {
+    const optimizedModelFilePath = join(folder, 'optimized.onnx');
+    const session = await InferenceSession.create(model.toBytes(), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      optimizedModelFilePath,
+      logSeverityLevel: 3,
+    });
+    await session.release();
+    const graph = (await OnnxModel.load(optimizedModelFilePath)).graph;
+    const opCounts: Record<string, number> = {};
+    for (const node of graph.nodes) {
+      const key = node.domain === '' ? node.opType : `${node.domain}:${node.opType}`;
+      opCounts[key] = (opCounts[key] ?? 0) + 1;
+    }
+    const reorders = graph.nodes
+      .filter((node) => node.opType === 'ReorderOutput')
+      .map((node) => {
+        const tensor = node.output[0] as string;
+        const channels = Number(node.attribute.find((a) => a.name === 'channels')?.i ?? 0n);
+        return { tensor, channels, readBy: graph.consumersOf(tensor).map((reader) => `${reader.opType} ${reader.name}`) };
+      });
+    return { opCounts, reorders };
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
 const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
 const rows: unknown[] = [];
 const results = {
@@ -142,6 +190,7 @@ const results = {
   acceptance: {} as Record<string, unknown>,
   optimizationLevelExtended: undefined as unknown,
   kernelProfileBatch64: undefined as unknown,
+  optimizedGraphs: undefined as unknown,
 };
 
 for (const spec of SPECS.filter((s) => models.includes(s.model))) {
@@ -213,6 +262,14 @@ for (const spec of SPECS.filter((s) => models.includes(s.model))) {
         original: originalKernels,
         pruned: prunedKernels,
       };
+      results.optimizedGraphs = {
+        model: spec.model,
+        ratio,
+        roundTo,
+        method: 'the graph onnxruntime runs (level all, 1 thread), saved with optimizedModelFilePath: nodes per op type, and each ReorderOutput (NCHWc -> NCHW) with the nodes reading its output',
+        original: await optimizedGraph(model),
+        pruned: await optimizedGraph(pruned),
+      };
     }
     await prunedSession.release();
   }
@@ -220,6 +277,6 @@ for (const spec of SPECS.filter((s) => models.includes(s.model))) {
 }
 
 results.loadAverage.atEnd = loadavg().map((v) => round(v, 2));
-mkdirSync(join(here, 'results'), { recursive: true });
-await writeFileAtomic(join(here, 'results', 'prune.json'), new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
-console.log(`wrote bench/results/prune.json${'met' in results.acceptance ? ` (acceptance met: ${String(results.acceptance.met)})` : ''}`);
+mkdirSync(dirname(OUT), { recursive: true });
+await writeFileAtomic(OUT, new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
+console.log(`wrote ${OUT}${'met' in results.acceptance ? ` (acceptance met: ${String(results.acceptance.met)})` : ''}`);
