@@ -5,8 +5,9 @@
  *
  * For each fixture model and ratio: global L1 pruning (units ranked across all prunable groups,
  * kept channels rounded to multiples of 8 as the plugin and CLI do by default; resnet8 at 50% is
- * also measured at free widths, roundTo 1, and at onnxruntime's AVX-512 NCHWc block, roundTo 16,
- * as variants, and at optimization level `extended` for both models as a diagnostic),
+ * also measured at free widths, roundTo 1, at onnxruntime's AVX-512 NCHWc block, roundTo 16, and
+ * in two block-aware per-layer variants, and at optimization level `extended` for both models as a
+ * diagnostic),
  * then MACs and params against the original (predicted before building and counted after), the
  * batch-1 and batch-64 latency ratio against the original (1 intra-op thread, optimization `all`,
  * spinning off; both sessions open side by side and timed in alternating rounds so the noise of
@@ -200,25 +201,37 @@ for (const spec of SPECS.filter((s) => models.includes(s.model))) {
   const calib = await loadDataset({ x: join(fixtures, `${spec.calib}.x.npy`) });
   const originalAccuracy = await modelAccuracy(model, val, { device: 'cpu', threads: 1 }, { batch: 250 });
   const originalSession = await createSession(model.toBytes(), { device: 'cpu', threads: 1 });
-  const plans = ratios.map((ratio) => ({ ratio, roundTo: ROUND_TO }));
+  const plans: Array<{ ratio: number; roundTo: number; perLayer?: Record<string, number>; variant?: string }> = ratios.map((ratio) => ({ ratio, roundTo: ROUND_TO }));
   if (spec.model === 'resnet8-fmnist' && ratios.includes(0.5)) {
     for (const variant of [1, 16]) if (variant !== ROUND_TO) plans.push({ ratio: 0.5, roundTo: variant });
+    // Block-aware alternatives at multiples of 8: the stem/residual group kept at onnxruntime's
+    // AVX-512 block of 16 channels (the rest ranked globally), and the same 112 channels kept with
+    // stage 2 at 8 and stage 3 at 40 (channels removed at 14x14 instead of 7x7: fewer MACs).
+    plans.push({ ratio: 0.5, roundTo: 8, perLayer: { '/conv1/Conv': 0 }, variant: 'stem/residual group kept at 16 channels' });
+    plans.push({
+      ratio: 0.5,
+      roundTo: 8,
+      perLayer: { '/conv1/Conv': 0.5, '/layer1/conv1/Conv': 0.5, '/layer2/conv1/Conv': 0.75, '/layer2/conv2/Conv': 0.75, '/layer3/conv1/Conv': 0.375, '/layer3/conv2/Conv': 0.375 },
+      variant: 'same channel count, stage 2 at 8 and stage 3 at 40',
+    });
   }
-  for (const { ratio, roundTo } of plans) {
-    const predicted = pruner.predict({ ratio, roundTo });
-    const { model: pruned, report } = pruner.prune({ ratio, roundTo });
+  for (const { ratio, roundTo, perLayer, variant } of plans) {
+    const options = { ratio, roundTo, ...(perLayer === undefined ? {} : { perLayer }) };
+    const predicted = pruner.predict(options);
+    const { model: pruned, report } = pruner.prune(options);
     const accuracyPruned = await modelAccuracy(pruned, val, { device: 'cpu', threads: 1 }, { batch: 250 });
     const inputNames = pruned.graph.inputs.map((i) => i.name);
     const recalibration = await recalibrateBatchNorm(pruned, modelFeeds(calib, inputNames, 64, CALIBRATION_SAMPLES));
     const accuracyRecalibrated = recalibration.layers.length > 0 ? await modelAccuracy(pruned, val, { device: 'cpu', threads: 1 }, { batch: 250 }) : null;
     const prunedSession = await createSession(pruned.toBytes(), { device: 'cpu', threads: 1 });
     const b1 = await interleavedLatency(originalSession, prunedSession, 1);
-    const isAcceptancePlan = spec.model === 'resnet8-fmnist' && ratio === 0.5 && roundTo === ROUND_TO;
+    const isAcceptancePlan = spec.model === 'resnet8-fmnist' && ratio === 0.5 && roundTo === ROUND_TO && perLayer === undefined;
     const b64 = await interleavedLatency(originalSession, prunedSession, 64, isAcceptancePlan ? ACCEPTANCE_ROUNDS : LATENCY[64].rounds);
     const row = {
       model: spec.model,
       ratio,
       roundTo,
+      ...(variant === undefined ? {} : { variant, perLayer }),
       units: Object.fromEntries(report.groups.filter((g) => !g.frozen).map((g) => [g.group, `${g.unitsBefore} -> ${g.unitsAfter}`])),
       frozenGroups: report.groups.filter((g) => g.frozen).map((g) => ({ group: g.group, reasons: g.reasons })),
       params: { original: report.original.params, predicted: predicted.params, actual: report.actual.params, ratio: round(report.actual.params / report.original.params) },
@@ -229,7 +242,7 @@ for (const spec of SPECS.filter((s) => models.includes(s.model))) {
     };
     rows.push(row);
     console.log(
-      `${spec.model} ${ratio} (roundTo ${roundTo}): MACs ${row.macs.ratio}x params ${row.params.ratio}x latency b1 ${b1.ratio}x (fastest ${b1.fastestRound.ratio}x) ` +
+      `${spec.model} ${ratio} (roundTo ${roundTo}${variant === undefined ? '' : `, ${variant}`}): MACs ${row.macs.ratio}x params ${row.params.ratio}x latency b1 ${b1.ratio}x (fastest ${b1.fastestRound.ratio}x) ` +
         `b64 ${b64.ratio}x (fastest ${b64.fastestRound.ratio}x) ` +
         `accuracy ${originalAccuracy} -> ${accuracyPruned} -> ${accuracyRecalibrated ?? 'n/a'}`,
     );
