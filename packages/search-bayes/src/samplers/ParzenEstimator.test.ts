@@ -62,6 +62,18 @@ describe('ParzenEstimator', () => {
     }
   });
 
+  it('should leave the prior out of the neighbour gaps with priorInNeighbourGaps false (Optuna >= 4.6)', () => {
+    // 0.2 and 0.6 on [0, 1] without the prior's 0.5 sort to 0, 0.2, 0.6, 1; no endpoints: both
+    // kernels take the inner gap 0.4 (with the prior in the gaps they were 0.3 and 0.25). The
+    // prior keeps sigma 1 and its weight.
+    const space = { x: { kind: 'float', low: 0, high: 1 } } as const;
+    const estimator = new ParzenEstimator({ x: Float64Array.of(0.2, 0.6) }, space, { ...univariate, priorInNeighbourGaps: false, exactDensity: true });
+    for (const x of [0.05, 0.4, 0.93]) {
+      const kernels = [truncatedNormalPdfByQuadrature(x, 0.2, 0.4, 0, 1), truncatedNormalPdfByQuadrature(x, 0.6, 0.4, 0, 1), truncatedNormalPdfByQuadrature(x, 0.5, 1, 0, 1)];
+      expect(estimator.logPdf({ x: Float64Array.of(x) })[0]).toBeCloseTo(Math.log((kernels[0]! + kernels[1]! + kernels[2]!) / 3), 8);
+    }
+  });
+
   it('should smooth categorical observations with the prior weight', () => {
     // Rows: each observation adds 1 to its choice over a fill of 1/(n+1) = 1/4; the prior row is uniform.
     const estimator = new ParzenEstimator({ c: Float64Array.of(1, 1, 0) }, { c: { kind: 'categorical', choices: ['a', 'b', 'c'] } }, univariate);

@@ -26,6 +26,12 @@ export interface ParzenEstimatorParameters {
    * neighbour gaps ('neighbourGaps'), which stay narrow where the good trials crowd.
    */
   readonly multivariateBandwidth?: 'scott' | 'neighbourGaps';
+  /**
+   * Count the prior's centre among the neighbours whose gaps set the kernel widths [true, as
+   * Optuna 3.1]. Optuna >= 4.6 leaves it out (`false`): a kernel next to the middle of the range
+   * then takes its width from the observations alone rather than from the prior's position.
+   */
+  readonly priorInNeighbourGaps?: boolean;
 }
 
 interface NumericalKernels {
@@ -219,7 +225,8 @@ function numericalKernels(
     sigmas.fill(sigma0 * (high - low));
   } else {
     // Each kernel as wide as the larger gap to its sorted neighbours (the bounds at the ends).
-    const order = [...mus.keys()].sort((a, b) => (mus[a] ?? 0) - (mus[b] ?? 0));
+    const neighbours = parameters.priorInNeighbourGaps === false ? n : n + 1;
+    const order = [...mus.subarray(0, neighbours).keys()].sort((a, b) => (mus[a] ?? 0) - (mus[b] ?? 0));
     const sorted = [low, ...order.map((i) => mus[i] ?? 0), high];
     const sortedSigmas = order.map((_, k) => Math.max((sorted[k + 1] ?? 0) - (sorted[k] ?? 0), (sorted[k + 2] ?? 0) - (sorted[k + 1] ?? 0)));
     if (!parameters.considerEndpoints && sorted.length >= 4) {

@@ -44,6 +44,8 @@ export interface TPESamplerOptions {
    * 30.8 / 19.7, -3.205 / -3.237). Not the default: it is worse than univariate TPE on Hartmann-6.
    */
   readonly multivariateBandwidth?: 'scott' | 'neighbourGaps';
+  /** Count the prior's centre among the neighbours that set kernel widths [true, Optuna 3.1]; see ParzenEstimatorParameters. */
+  readonly priorInNeighbourGaps?: boolean;
   /**
    * Count running trials as bad ones (constant liar), so that parallel workers asking at the same
    * time spread out instead of proposing the same point [false].
@@ -97,6 +99,7 @@ export class TPESampler implements Sampler {
       multivariate: this.multivariate,
       exactDensity: options.exactDensity ?? false,
       multivariateBandwidth: options.multivariateBandwidth ?? 'scott',
+      priorInNeighbourGaps: options.priorInNeighbourGaps ?? true,
     };
   }
 
