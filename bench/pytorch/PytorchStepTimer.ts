@@ -70,10 +70,41 @@ export interface PytorchTiming {
   readonly momentum: number;
 }
 
-interface Reply {
+/** One timed repeat of PyTorch's step, with what the Python process saw while it ran. */
+export interface PytorchStepTiming {
+  readonly stepMsMedian: number;
+  readonly stepMs: readonly number[];
+  /** User CPU time per timed step (all threads): above the wall time means threads busy-wait. */
+  readonly userMsPerStep: number;
+  /** Kernel CPU time per timed step: page faults of freshly mapped memory land here. */
+  readonly systemMsPerStep: number;
+  readonly minorFaultsPerStep: number;
+  /** Preemptions per step: other processes (or our own threads) competing for the cores. */
+  readonly involuntarySwitchesPerStep: number;
+  readonly voluntarySwitchesPerStep: number;
+}
+
+/**
+ * glibc malloc settings that keep freed memory in the process: no mmap/munmap per large tensor,
+ * no trimming of the heap. With glibc's defaults PyTorch hands its activations back to the kernel
+ * every step and touches fresh pages the next one: 400-1,400 page faults per LeNet-5 step here,
+ * ~20 us each on this VM (whose freed memory goes back to the host), and their cost varies with
+ * what else runs — the "3x slower inside the bench" of an earlier run. What jemalloc/tcmalloc do
+ * for PyTorch in its CPU performance guide; onnxruntime's arena does the same on our side.
+ */
+const KEEP_FREED_MEMORY = 'glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296';
+
+/** How the Python process is started. */
+export interface PytorchProcessOptions {
+  /** Keep freed memory in the process (default true; see KEEP_FREED_MEMORY). */
+  readonly keepFreedMemory?: boolean;
+  /** OMP_WAIT_POLICY of the process; unset = libgomp's default (idle threads spin a while). */
+  readonly ompWaitPolicy?: 'ACTIVE' | 'PASSIVE';
+}
+
+interface Reply extends Partial<PytorchStepTiming> {
   readonly ok: boolean;
   readonly error?: string;
-  readonly stepMsMedian?: number;
   readonly torch?: string;
   readonly blas?: string;
 }
@@ -90,15 +121,23 @@ export class PytorchStepTimer {
     private readonly child: ChildProcessWithoutNullStreams,
     reader: Interface,
     readonly python: string,
+    /** The variables this harness set in the Python process's environment. */
+    readonly environment: Readonly<Record<string, string>>,
   ) {
     this.lines = reader[Symbol.asyncIterator]();
   }
 
   /** Starts the Python side; resolves to a string saying why when torch is not usable. */
-  static async start(python?: string): Promise<PytorchStepTimer | string> {
+  static async start(python?: string, options: PytorchProcessOptions = {}): Promise<PytorchStepTimer | string> {
     const interpreter = python ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
     // The manifest's recipe: OpenBLAS single-threaded so it does not oversubscribe OpenMP's threads.
-    const child = spawn(interpreter, [script], { env: { ...process.env, OPENBLAS_NUM_THREADS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const environment: Record<string, string> = { OPENBLAS_NUM_THREADS: '1' };
+    if (options.keepFreedMemory ?? true) {
+      const inherited = process.env['GLIBC_TUNABLES'];
+      environment['GLIBC_TUNABLES'] = inherited === undefined ? KEEP_FREED_MEMORY : `${inherited}:${KEEP_FREED_MEMORY}`;
+    }
+    if (options.ompWaitPolicy !== undefined) environment['OMP_WAIT_POLICY'] = options.ompWaitPolicy;
+    const child = spawn(interpreter, [script], { env: { ...process.env, ...environment }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const spawned = await new Promise<string | undefined>((resolve) => {
@@ -106,7 +145,7 @@ export class PytorchStepTimer {
       child.once('error', (error) => resolve(`${interpreter} could not be started (${error.message})`));
     });
     if (spawned !== undefined) return spawned;
-    const timer = new PytorchStepTimer(child, createInterface({ input: child.stdout }), interpreter);
+    const timer = new PytorchStepTimer(child, createInterface({ input: child.stdout }), interpreter, environment);
     const probe = await timer.request({ cmd: 'probe' }).catch((error: unknown): Reply => ({ ok: false, error: `${String(error)} ${stderr}` }));
     if (!probe.ok || probe.torch === undefined) {
       await timer.close();
@@ -152,13 +191,18 @@ export class PytorchStepTimer {
   }
 
   /**
-   * Median step time (ms) of `steps` SGD updates after `warmup`, with `threads` torch threads;
-   * timing stops early after `maxSeconds` once 10 steps are timed.
+   * Step times (ms) of `steps` SGD updates after `warmup`, with `threads` torch threads, and their
+   * median; timing stops early after `maxSeconds` once 10 steps are timed.
    */
-  async medianStepMs(id: string, options: PytorchTiming): Promise<number> {
-    const reply = await this.request({ cmd: 'time', id, ...options });
-    if (!reply.ok || reply.stepMsMedian === undefined) throw new Error(`PyTorch could not time ${id}: ${reply.error ?? 'no reason given'}`);
-    return reply.stepMsMedian;
+  async timeSteps(id: string, options: PytorchTiming): Promise<PytorchStepTiming> {
+    const { ok, error, torch: _torch, blas: _blas, ...timing } = await this.request({ cmd: 'time', id, ...options });
+    if (!ok || timing.stepMsMedian === undefined) throw new Error(`PyTorch could not time ${id}: ${error ?? 'no reason given'}`);
+    return timing as PytorchStepTiming;
+  }
+
+  /** The Python process's id. */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   async close(): Promise<void> {

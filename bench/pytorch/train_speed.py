@@ -26,6 +26,7 @@ import base64
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import time
@@ -184,6 +185,8 @@ def time_steps(graph, threads, warmup, steps, max_seconds, lr, momentum):
     for i in range(warmup + steps):
         if len(times) >= 10 and time.perf_counter() > deadline:
             break
+        if i == warmup:
+            usage_before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(graph.forward(), graph.labels)
@@ -192,7 +195,19 @@ def time_steps(graph, threads, warmup, steps, max_seconds, lr, momentum):
         elapsed = (time.perf_counter() - start) * 1000.0
         if i >= warmup:
             times.append(elapsed)
-    return statistics.median(times), float(loss)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # Why a step is slow: user CPU time above the wall time means busy-waiting threads, system
+    # time and page faults mean memory churn, involuntary switches mean preemption.
+    per_step = lambda value: round(value / len(times), 3)
+    diagnostics = {
+        "stepMs": [round(t, 3) for t in times],
+        "userMsPerStep": per_step((usage.ru_utime - usage_before.ru_utime) * 1000.0),
+        "systemMsPerStep": per_step((usage.ru_stime - usage_before.ru_stime) * 1000.0),
+        "minorFaultsPerStep": per_step(usage.ru_minflt - usage_before.ru_minflt),
+        "involuntarySwitchesPerStep": per_step(usage.ru_nivcsw - usage_before.ru_nivcsw),
+        "voluntarySwitchesPerStep": per_step(usage.ru_nvcsw - usage_before.ru_nvcsw),
+    }
+    return statistics.median(times), float(loss), diagnostics
 
 
 def main():
@@ -210,8 +225,8 @@ def main():
                 graphs[request["id"]] = graph
                 reply = {"ok": True, "parameters": sum(p.numel() for p in graph.parameters)}
             elif request["cmd"] == "time":
-                ms, loss = time_steps(graphs[request["id"]], request["threads"], request["warmup"], request["steps"], request["maxSeconds"], request["lr"], request["momentum"])
-                reply = {"ok": True, "stepMsMedian": ms, "loss": loss}
+                ms, loss, diagnostics = time_steps(graphs[request["id"]], request["threads"], request["warmup"], request["steps"], request["maxSeconds"], request["lr"], request["momentum"])
+                reply = {"ok": True, "stepMsMedian": ms, "loss": loss, **diagnostics}
             else:
                 raise ValueError(f"unknown command {request['cmd']}")
         except Exception as error:
