@@ -1,6 +1,7 @@
 /**
  * `npm run bench:distill [-- --epochs 3 --threads 1 --ratio 0.5 --global --lr 0.005 --alpha 0.5
- * --temperature 2 --features pruned --feature-weight 1 --batch 64 --seed 0 --runs kd,crossEntropy]`:
+ * --temperature 2 --features pruned --feature-weight 1 --batch 64 --seed 0 --runs kd,crossEntropy
+ * --translate 2 --flip --padding zero]`:
  * the distillation benchmark of issue #7.
  *
  * ResNet-8 (fixtures/resnet8-fmnist.onnx) pruned to 50% of the channels of every prunable group
@@ -13,7 +14,10 @@
  *   pruned model kept (`features: 'pruned'`);
  * - `crossEntropy`: plain fine-tuning on the labels (no teacher);
  * - `kdNoLabels`: pure distillation (alpha 1) with the same feature term, labels never read;
- * - `kdLogitsOnly`: `kd` without the feature term (the recipe reported before the sweep).
+ * - `kdLogitsOnly`: `kd` without the feature term (the recipe reported before the sweep);
+ * - with `--translate N` and/or `--flip` (image augmentation, the same shifted/mirrored batch for
+ *   teacher and student, drawn from the seed): also `kdAugmented` and `crossEntropyAugmented`,
+ *   `kd` and `crossEntropy` on augmented batches, so fine-tuning gets the same augmentation.
  * The recipe is the best of the sweep in bench/distillSweep.ts (results in
  * bench/results/distill-sweep.json: pruning criterion and scope, optimizer, lr, batch, alpha, T,
  * feature terms), with plain fine-tuning given the same optimizer, lr, schedule, batch and seed.
@@ -31,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { distill, type DistillResult, type FeatureMatching } from '@open-autoglm/distiller-kd';
 import { buildTrainingStep, countModelStats, learningRateAt, OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
-import { type Dataset, loadDataset, modelAccuracy, Trainer } from '@open-autoglm/runtime';
+import { type Dataset, type ImageAugmentation, loadDataset, modelAccuracy, Trainer } from '@open-autoglm/runtime';
 import { trainingSplitFiles } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -53,6 +57,14 @@ const FEATURES = args.includes('--features') ? (args[args.indexOf('--features') 
 const FEATURE_WEIGHT = option('--feature-weight', 1);
 const ONLY = args.includes('--runs') ? (args[args.indexOf('--runs') + 1] ?? '').split(',') : undefined;
 const SEED = option('--seed', 0);
+const TRANSLATE = option('--translate', 0);
+const PADDING = args.includes('--padding') ? args[args.indexOf('--padding') + 1] : 'zero';
+if (PADDING !== 'zero' && PADDING !== 'edge') {
+  console.error(`--padding takes zero or edge, got "${PADDING}".`);
+  process.exit(1);
+}
+const AUGMENTATION: ImageAugmentation | undefined =
+  TRANSLATE > 0 || args.includes('--flip') ? { translate: TRANSLATE, flip: args.includes('--flip'), padding: PADDING } : undefined;
 const target = { device: 'cpu' as const, threads: THREADS };
 
 function trainFiles(): [string, string] {
@@ -93,7 +105,7 @@ function figuresOf(result: Pick<DistillResult, 'history' | 'steps' | 'samplesPer
 }
 
 /** Plain cross-entropy fine-tuning with the distillation runs' optimizer, schedule, batch and seed. */
-async function fineTune(student: OnnxModel, train: Dataset, validation: Dataset): Promise<RunFigures> {
+async function fineTune(student: OnnxModel, train: Dataset, validation: Dataset, augmentation?: ImageAugmentation): Promise<RunFigures> {
   const step = buildTrainingStep(student, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'adamw', weightDecay: 0 } }).model;
   const totalSteps = EPOCHS * Math.ceil(train.size / BATCH);
   const trainer = await Trainer.create({
@@ -106,6 +118,7 @@ async function fineTune(student: OnnxModel, train: Dataset, validation: Dataset)
     seed: SEED,
     target,
     learningRate: (update) => learningRateAt(update, { kind: 'cosine', lr: LEARNING_RATE, totalSteps }),
+    ...(augmentation === undefined ? {} : { augmentation }),
   });
   try {
     const result = await trainer.train();
@@ -153,6 +166,10 @@ if (wanted('kd')) show('kd', figuresOf(await distill({ ...common, ...withFeature
 if (wanted('crossEntropy')) show('crossEntropy', await fineTune(student, train, validation));
 if (wanted('kdNoLabels')) show('kdNoLabels', figuresOf(await distill({ ...common, ...withFeatures, train: unlabelled })));
 if (wanted('kdLogitsOnly')) show('kdLogitsOnly', figuresOf(await distill({ ...common, train, alpha: ALPHA })));
+if (AUGMENTATION !== undefined && wanted('kdAugmented')) {
+  show('kdAugmented', figuresOf(await distill({ ...common, ...withFeatures, train, alpha: ALPHA, augmentation: AUGMENTATION })));
+}
+if (AUGMENTATION !== undefined && wanted('crossEntropyAugmented')) show('crossEntropyAugmented', await fineTune(student, train, validation, AUGMENTATION));
 if (ONLY !== undefined) process.exit(0); // an exploratory subset: no acceptance, no results file
 
 const kd = runs['kd'] as RunFigures;
@@ -164,6 +181,12 @@ const acceptance = {
   kdBeatsCrossEntropy: kd.finalAccuracy > crossEntropy.finalAccuracy,
   noLabelsRecoveredShareOfKd: +recoveredShare.toFixed(4),
   noLabelsRecoversAtLeast80Percent: recoveredShare >= 0.8,
+  ...(AUGMENTATION === undefined
+    ? {}
+    : {
+        kdAugmentedWithinOnePointOfOriginal: (runs['kdAugmented'] as RunFigures).finalAccuracy >= originalAccuracy - 0.01,
+        kdAugmentedBeatsCrossEntropyAugmented: (runs['kdAugmented'] as RunFigures).finalAccuracy > (runs['crossEntropyAugmented'] as RunFigures).finalAccuracy,
+      }),
 };
 console.log(`acceptance: ${JSON.stringify(acceptance)}`);
 
@@ -179,11 +202,15 @@ const results = {
     `BatchNorm re-estimated on 512 fmnist-calib samples), recovered for ${EPOCHS} epochs on ` +
     `fmnist-train-10k: batch ${BATCH}, AdamW (weight decay 0), lr ${LEARNING_RATE} cosine to 0, seed ${SEED}, same for every run; ` +
     `KD: alpha ${ALPHA}, T ${TEMPERATURE}, features ${FEATURES} (weight ${FEATURE_WEIGHT}; kdLogitsOnly: none); kdNoLabels: alpha 1, same features; ` +
+    (AUGMENTATION === undefined
+      ? ''
+      : `kdAugmented, crossEntropyAugmented: the same on batches shifted by up to ${AUGMENTATION.translate} pixels (${PADDING} padding)${AUGMENTATION.flip === true ? ' and mirrored with probability 1/2' : ''}, teacher and student alike; `) +
     'accuracy on fmnist-val-2k after each epoch; acceptance on the last epoch',
   model: {
     original: { accuracy: originalAccuracy, params: before.params, macs: before.macs },
     pruned: { accuracyBeforeBatchNormReestimation: prunedRawAccuracy, accuracy: prunedAccuracy, params: after.params, macs: after.macs, prunedGroups: groups.length },
   },
+  augmentation: AUGMENTATION ?? null,
   runs,
   acceptance,
   sweep: 'the levers tried for this recipe, one at a time, are in bench/results/distill-sweep.json (bench/distillSweep.ts)',

@@ -26,7 +26,7 @@ import {
   recalibrateBatchNorm,
   StructuredPruner,
 } from '@open-autoglm/pruner-structured';
-import { loadDataset, modelAccuracy } from '@open-autoglm/runtime';
+import { type ImageAugmentation, loadDataset, modelAccuracy } from '@open-autoglm/runtime';
 import { benchOption, trainingSplitFiles } from './benchSupport.js';
 
 interface PruningChoice {
@@ -54,6 +54,8 @@ interface Recipe {
   readonly epochs?: number;
   /** Without labels (pure distillation; alpha must be 1). */
   readonly unlabelled?: boolean;
+  /** On-the-fly shifts/flips of every batch, the same for teacher and student (teacher cache off). */
+  readonly augmentation?: ImageAugmentation;
 }
 
 const baseline: Recipe = {
@@ -64,6 +66,8 @@ const baseline: Recipe = {
   learningRate: 5e-3,
   batchSize: 64,
 };
+const globalL1: PruningChoice = { scope: 'global', criterion: 'l1' };
+const shiftFlip: ImageAugmentation = { translate: 2, flip: true };
 const sgd = (weightDecay: number): OptimizerSpec => ({ kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay });
 
 /** The variants, each named after what it changes. */
@@ -105,6 +109,17 @@ const VARIANTS: Record<string, Recipe> = {
   'kept-channels-w1-ceiling-6-epochs': { ...baseline, features: 'pruned', featureWeight: 1, epochs: 6 },
   'kept-channels-w1-unlabelled': { ...baseline, features: 'pruned', featureWeight: 1, alpha: 1, unlabelled: true },
   'ceiling-10-epochs': { ...baseline, epochs: 10 },
+  // Consistent augmentation (Beyer et al. 2022): teacher and student see the same shifted/mirrored batch.
+  'aug-t2-flip': { ...baseline, augmentation: shiftFlip },
+  'ce-aug-t2-flip': { ...baseline, alpha: 0, augmentation: shiftFlip },
+  'global-l1-aug-t2-flip': { ...baseline, pruning: globalL1, augmentation: shiftFlip },
+  'kept-channels-w1-aug-t2-flip': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: shiftFlip },
+  'kept-channels-w1-global-l1-aug-t2-flip': { ...baseline, features: 'pruned', featureWeight: 1, pruning: globalL1, augmentation: shiftFlip },
+  'kept-channels-w1-aug-flip': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: { flip: true } },
+  'kept-channels-w1-aug-t1-flip': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: { translate: 1, flip: true } },
+  'kept-channels-w1-global-l1-aug-flip': { ...baseline, features: 'pruned', featureWeight: 1, pruning: globalL1, augmentation: { flip: true } },
+  'kept-channels-w1-aug-t2-flip-ceiling-10-epochs': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: shiftFlip, epochs: 10 },
+  'kept-channels-w1-ceiling-10-epochs': { ...baseline, features: 'pruned', featureWeight: 1, epochs: 10 },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -198,6 +213,7 @@ for (const name of only) {
     learningRate: recipe.learningRate,
     warmupSteps: recipe.warmupSteps ?? 0,
     batchSize: recipe.batchSize,
+    ...(recipe.augmentation === undefined ? {} : { augmentation: recipe.augmentation }),
   });
   const perEpoch = result.history.map((h) => h.validationAccuracy);
   const run = {
