@@ -236,7 +236,7 @@ export class AutoCompressor {
         pending = undefined;
         this.#emit({ type: 'trialStart', trial: trial.number, index: finished + 1, total: budget });
         const trialStarted = Date.now();
-        const outcome = await this.#runTrial(pipeline, plan, trial, { workDir, cache, worker });
+        const outcome = await this.#runTrial(pipeline, plan, trial, { workDir, cache, worker, baselineLatencyMs: baseline['latency'] });
         const durationMs = Date.now() - trialStarted;
         if (outcome.constraints !== undefined) trial.setConstraints(outcome.constraints);
         for (const [key, value] of Object.entries(trialAttrs(outcome, plan, durationMs))) trial.setUserAttr(key, value);
@@ -402,12 +402,18 @@ export class AutoCompressor {
     return { pending: undefined, finished };
   }
 
-  async #runTrial(pipeline: PreparedPipeline, plan: ObjectivePlan, trial: Trial, options: { workDir: string; cache: PassOutputCache | undefined; worker: TrialWorker | undefined }): Promise<TrialOutcome> {
+  async #runTrial(
+    pipeline: PreparedPipeline,
+    plan: ObjectivePlan,
+    trial: Trial,
+    options: { workDir: string; cache: PassOutputCache | undefined; worker: TrialWorker | undefined; baselineLatencyMs: number | undefined },
+  ): Promise<TrialOutcome> {
     const request: TrialRequest = {
       trialNumber: trial.number,
       params: trial.params,
       workDir: path.join(options.workDir, `trial-${trial.number}`),
       modelFile: trialModelFile(options.workDir, trial.number),
+      ...(options.baselineLatencyMs === undefined ? {} : { baselineLatencyMs: options.baselineLatencyMs }),
     };
     const onStep = (step: string): void => this.#emit({ type: 'trialStep', trial: trial.number, step });
     try {
@@ -476,7 +482,7 @@ export class AutoCompressor {
     if (best !== undefined) {
       await this.#writeBest(outputDir, run.workDir, best.number);
       files.set(best.number, files.get(best.number) ?? 'best.onnx');
-      if (this.#options.finalRecovery !== undefined) recovery = await this.#recover(run.loaded, run.pipeline, plan, best, run.workDir, outputDir, run.cache);
+      if (this.#options.finalRecovery !== undefined) recovery = await this.#recover(run.loaded, run.pipeline, plan, best, run.workDir, outputDir, run.cache, run.baseline['latency']);
     }
     const reported = frozen.map((trial) => reportTrial(trial, plan, front.has(trial.number), files.get(trial.number)));
     const { config } = run.loaded;
@@ -524,11 +530,18 @@ export class AutoCompressor {
     workDir: string,
     outputDir: string,
     cache: PassOutputCache | undefined,
+    baselineLatencyMs: number | undefined,
   ): Promise<NonNullable<CompressionReport['recovery']>> {
     const overrides = this.#options.finalRecovery ?? {};
     const passOptions = pipeline.passes.map((p) => overrides[p.prefix]);
     const modelFile = path.join(workDir, 'models', 'recovered.onnx');
-    const request: TrialRequest = { trialNumber: best.number, params: best.params, workDir: path.join(workDir, 'recovery'), modelFile };
+    const request: TrialRequest = {
+      trialNumber: best.number,
+      params: best.params,
+      workDir: path.join(workDir, 'recovery'),
+      modelFile,
+      ...(baselineLatencyMs === undefined ? {} : { baselineLatencyMs }),
+    };
     const onStep = (step: string): void => this.#emit({ type: 'trialStep', trial: best.number, step: `final recovery: ${step}` });
     const signal = this.#options.signal === undefined ? {} : { signal: this.#options.signal };
     let metrics: ModelMetrics;

@@ -17,6 +17,12 @@ export interface TrialRequest {
   readonly workDir: string;
   /** Where the trial's final model is written. */
   readonly modelFile: string;
+  /**
+   * The baseline's latency (ms): when given, the trial's latency is measured alternating with the
+   * input model and scaled to this figure, so that load from other processes during the run does
+   * not move the trials' latencies against the baseline's and each other's.
+   */
+  readonly baselineLatencyMs?: number;
 }
 
 export interface TrialMeasurement {
@@ -45,7 +51,8 @@ export async function executeTrial(
       ...(options.onStep === undefined ? {} : { onPass: options.onStep }),
     });
     options.onStep?.('evaluate');
-    const metrics = await measureModel(pipeline, model, options.logger, options.signal);
+    const reference = request.baselineLatencyMs === undefined ? undefined : { model: pipeline.model, latencyMs: request.baselineLatencyMs };
+    const metrics = await measureModel(pipeline, model, options.logger, options.signal, reference);
     await writeOutputFile(request.modelFile, model.bytes);
     return { metrics, passReports: reports };
   } finally {
