@@ -57,6 +57,8 @@ export interface StructuredPruningReport {
 export interface StructuredPruningResult {
   readonly model: OnnxModel;
   readonly report: StructuredPruningReport;
+  /** The units each pruned group kept (for `reconstructConsumers`). */
+  readonly plan: PruningPlan;
 }
 
 /**
@@ -169,6 +171,7 @@ export class StructuredPruner {
     });
     return {
       model: pruned,
+      plan,
       report: {
         criterion: options.criterion ?? 'l1',
         compensatedBiases,

@@ -23,6 +23,14 @@ export { applyBiasCompensation, type BiasCompensationTarget, biasCompensationTar
 export { computeParameterGradients, type GradientOptions } from './computeParameterGradients.js';
 export { type BatchNormRecalibrationReport, type FeedBatch, modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
 export { prunerOptionsSchema, type PrunerOptions } from './prunerOptions.js';
+export {
+  reconstructConsumers,
+  type ReconstructedLayer,
+  type ReconstructionOptions,
+  type ReconstructionReport,
+  type SkippedLayer,
+  solveSymmetricPositiveDefinite,
+} from './reconstructConsumers.js';
 export { GLOBAL_RATIO, RATIO_PREFIX, StructuredPruningPass } from './StructuredPruningPass.js';
 export { pruneCommand } from './pruneCommand.js';
 
