@@ -30,13 +30,34 @@ export function logMarginalLikelihood(data: TrainingData, params: KernelParams):
 }
 
 /**
- * Optuna's default log prior on the kernel parameters (constants dropped):
- * -sum(0.1/ils + 0.1 ils) for the inverse squared lengthscales, Gamma(2, 1) on the kernel scale,
+ * A log prior density on one inverse squared lengthscale (constants dropped), as a function of
+ * ils, with its derivative over log ils (the coordinate the optimizer moves).
+ */
+export type LengthscalePrior = (inverseSquaredLengthscale: number) => { readonly logDensity: number; readonly derivative: number };
+
+/** Optuna's: -(0.1 / ils + 0.1 ils), largest at lengthscale 1 and flat in between 1/3 and 3. */
+export const optunaLengthscalePrior: LengthscalePrior = (ils) => ({ logDensity: -(0.1 / ils + 0.1 * ils), derivative: 0.1 / ils - 0.1 * ils });
+
+/**
+ * A Gamma(shape, rate) density on the lengthscale l = ils^-1/2: (shape - 1) log l - rate l.
+ * Gamma(3, 6) (BoTorch's default before 2024) is largest at l = 1/3 and makes l > 1 costly.
+ */
+export function gammaLengthscalePrior(shape: number, rate: number): LengthscalePrior {
+  return (ils) => {
+    const lengthscale = 1 / Math.sqrt(ils);
+    // d log l / d log ils = -1/2.
+    return { logDensity: (shape - 1) * Math.log(lengthscale) - rate * lengthscale, derivative: -0.5 * (shape - 1 - rate * lengthscale) };
+  };
+}
+
+/**
+ * The log prior on the kernel parameters (constants dropped): `lengthscalePrior` on each inverse
+ * squared lengthscale (default Optuna's), and Optuna's Gamma(2, 1) on the kernel scale and
  * Gamma(1.1, 30) on the noise variance.
  */
-export function defaultLogPrior(params: KernelParams): number {
+export function defaultLogPrior(params: KernelParams, lengthscalePrior: LengthscalePrior = optunaLengthscalePrior): number {
   let sum = 0;
-  for (const ils of params.inverseSquaredLengthscales) sum -= 0.1 / ils + 0.1 * ils;
+  for (const ils of params.inverseSquaredLengthscales) sum += lengthscalePrior(ils).logDensity;
   sum += Math.log(params.kernelScale) - params.kernelScale;
   sum += 0.1 * Math.log(params.noiseVar) - 30 * params.noiseVar;
   return sum;
@@ -60,12 +81,18 @@ export function kernelParamsFromRaw(raw: Float64Array, mapping: RawParamsMapping
 }
 
 /**
- * The negative log posterior -(log marginal likelihood + default log prior) over the raw
+ * The negative log posterior -(log marginal likelihood + `defaultLogPrior`) over the raw
  * parameters, with its exact gradient written into `gradient`:
  * d(mll)/d(theta) = 1/2 tr((a a^T - C^-1) dC/d(theta)), a = C^-1 y. Infinity when C is not
  * positive definite (the line search then backs off).
  */
-export function negativeLogPosterior(data: TrainingData, raw: Float64Array, mapping: RawParamsMapping, gradient: Float64Array): number {
+export function negativeLogPosterior(
+  data: TrainingData,
+  raw: Float64Array,
+  mapping: RawParamsMapping,
+  gradient: Float64Array,
+  lengthscalePrior: LengthscalePrior = optunaLengthscalePrior,
+): number {
   const n = data.y.length;
   const dim = data.isCategorical.length;
   const params = kernelParamsFromRaw(raw, mapping);
@@ -113,12 +140,8 @@ export function negativeLogPosterior(data: TrainingData, raw: Float64Array, mapp
     }
   }
 
-  const logPrior = defaultLogPrior(params);
-  for (let q = 0; q < dim; q++) {
-    const v = ils[q] as number;
-    // d/d log ils of -(0.1/ils + 0.1 ils) is 0.1/ils - 0.1 ils.
-    gradient[q] = -((lengthscaleGradient[q] as number) + 0.1 / v - 0.1 * v);
-  }
+  const logPrior = defaultLogPrior(params, lengthscalePrior);
+  for (let q = 0; q < dim; q++) gradient[q] = -((lengthscaleGradient[q] as number) + lengthscalePrior(ils[q] as number).derivative);
   gradient[dim] = -(scaleGradient + 1 - params.kernelScale);
   if (mapping.deterministicObjective) {
     gradient[dim + 1] = 0;
@@ -138,6 +161,8 @@ export interface FitKernelParamsOptions {
   readonly initial?: KernelParams;
   /** Projected-gradient tolerance of the optimizer; default 1e-2, as Optuna (tighter is unstable). */
   readonly gradientTolerance?: number;
+  /** Default `optunaLengthscalePrior`. */
+  readonly lengthscalePrior?: LengthscalePrior;
 }
 
 function defaultKernelParams(dim: number): KernelParams {
@@ -156,6 +181,7 @@ export function fitKernelParams(data: TrainingData, options: FitKernelParamsOpti
     minimumNoise: options.minimumNoise ?? defaultMinimumNoiseVar,
     deterministicObjective: options.deterministicObjective ?? false,
   };
+  const lengthscalePrior = options.lengthscalePrior ?? optunaLengthscalePrior;
   const defaults = defaultKernelParams(dim);
   const starts = options.initial === undefined ? [defaults] : [options.initial, defaults];
   for (const start of starts) {
@@ -164,7 +190,7 @@ export function fitKernelParams(data: TrainingData, options: FitKernelParamsOpti
     raw[dim] = Math.log(start.kernelScale);
     // 0.99 keeps the starting noise strictly above the floor, whose log would be -Infinity.
     raw[dim + 1] = Math.log(Math.max(start.noiseVar - 0.99 * mapping.minimumNoise, 0.01 * mapping.minimumNoise));
-    const result = minimizeBoxedLbfgs((x, gradient) => negativeLogPosterior(data, x, mapping, gradient), raw, {
+    const result = minimizeBoxedLbfgs((x, gradient) => negativeLogPosterior(data, x, mapping, gradient, lengthscalePrior), raw, {
       gradientTolerance: options.gradientTolerance ?? 1e-2,
     });
     // A line search that stalls near the optimum still leaves a usable point; only a non-finite
