@@ -157,6 +157,17 @@ function convolutionWeightGradient(c: GradientContext, layout: ConvolutionLayout
  * shared machine): resnet8 16 channels 3x3 on 28x28 5.7-8.5 vs 12-21, 32 channels on 14x14
  * 4.0-6.1 vs 7.7-12, the 1x1 stride-2 shortcut 0.6-0.9 vs 3.1-3.8; VGG 64 channels on 8x8
  * 3.9-4.3 vs 6.2-7.3. It lost on VGG's 2x2 maps (1.8-2.7 vs 1.4-2.5) and LeNet's 5x5 kernels.
+ *
+ * Tried against it and dropped (whole step, batch 64, one thread, A/B rounds interleaved, load
+ * average 9-11 on 2 cores, kernel ms per step from onnxruntime's profile):
+ * - contiguous tap windows (the padded input's rows flattened and dY padded to their width, so
+ *   each tap is one contiguous Slice): VGG's Slice time halved (15 -> 7 ms) but the wider MatMuls
+ *   and the extra Pad of dY took more (Slice + MatMul + Pad + Transpose 48 -> 52 ms; resnet8
+ *   84 -> 96 ms): the Slices are bound by the bytes they write, not by their short rows;
+ * - a one-hot grouped Conv unfolding X ([N, C * taps, P]) and one batched MatMul with dY then
+ *   ReduceSum over the batch (no Slice, Pad or Transpose left): on resnet8 the unfolding Conv
+ *   took what the Slices, Pads and Transposes did (+73 vs -80 ms) and the per-sample MatMuls were
+ *   slower (37 -> 62 ms); step median 183 vs 190 ms (a tie), vgg11bn 290 vs 249 ms (slower).
  */
 function tapwiseWeightGradient(c: GradientContext, layout: ConvolutionLayout, x: string, dY: string): string {
   const rank = layout.kernel.length;
