@@ -1,8 +1,11 @@
 /**
- * `npm run bench:search [-- --quick] [-- --parts gp,tpe,mo] [-- --seeds 101-120] [-- --gp-warping none]`:
+ * `npm run bench:search [-- --quick] [-- --parts gp,tpe,mo] [-- --seeds 101-120] [-- --gp-warping none]
+ * [-- --gp-lengthscale-prior gamma] [-- --problems hartmann6,ackley10] [-- --out search-gp-x.json]`:
  * the search benchmark of issue #8. `--seeds` replaces the seeds (single and multi-objective) to
  * check a change on seeds the acceptance numbers were not measured on; `--gp-warping none` runs the
- * GP sampler without its output warping (Optuna's plain standardization), for A/B comparisons.
+ * GP sampler without its output warping (Optuna's plain standardization), and
+ * `--gp-lengthscale-prior gamma` with its Gamma(3, 6) lengthscale prior, for A/B comparisons;
+ * `--problems` keeps only the named single-objective problems; `--out` names the results file.
  *
  * Single objective (Branin, Hartmann-6, Rosenbrock-5 on [-5,10]^5, Ackley-10 on
  * [-32.768,32.768]^10), seeds 1-10: the GP sampler at 50 trials and TPE at 200 trials, median best
@@ -47,6 +50,13 @@ const customSeeds = seedRange === null ? undefined : Array.from({ length: Number
 const warpingIndex = args.indexOf('--gp-warping');
 const gpOutputWarping = warpingIndex >= 0 ? args[warpingIndex + 1] : 'yeoJohnson';
 if (gpOutputWarping !== 'none' && gpOutputWarping !== 'yeoJohnson') throw new Error('--gp-warping takes none or yeoJohnson');
+const priorIndex = args.indexOf('--gp-lengthscale-prior');
+const gpLengthscalePrior = priorIndex >= 0 ? args[priorIndex + 1] : 'optuna';
+if (gpLengthscalePrior !== 'optuna' && gpLengthscalePrior !== 'gamma') throw new Error('--gp-lengthscale-prior takes optuna or gamma');
+const problemsIndex = args.indexOf('--problems');
+const problemFilter = problemsIndex >= 0 ? new Set((args[problemsIndex + 1] ?? '').split(',')) : undefined;
+const outIndex = args.indexOf('--out');
+const outName = outIndex >= 0 ? args[outIndex + 1] : undefined;
 const seeds = customSeeds ?? (quick ? [1, 2] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 const moSeeds = customSeeds ?? (quick ? [1, 2] : [1, 2, 3, 4, 5]);
 const budgets = { gp: quick ? 15 : 50, tpe: quick ? 30 : 200, mo: quick ? 30 : 200 };
@@ -143,7 +153,7 @@ function log(message: string): void {
 
 const singleObjective: Record<string, Record<string, unknown>> = {};
 const singleObjectiveSamplers = [
-  { key: 'gp' as const, label: 'GPSampler', trials: budgets.gp, make: (seed: number): Sampler => new GPSampler({ seed, outputWarping: gpOutputWarping }) },
+  { key: 'gp' as const, label: 'GPSampler', trials: budgets.gp, make: (seed: number): Sampler => new GPSampler({ seed, outputWarping: gpOutputWarping, lengthscalePrior: gpLengthscalePrior }) },
   { key: 'tpe' as const, label: 'TPESampler', trials: budgets.tpe, make: (seed: number): Sampler => new TPESampler({ seed }) },
   // Not the default (worse on Hartmann-6); multivariate TPE with per-kernel neighbour-gap widths.
   {
@@ -157,6 +167,7 @@ for (const entry of singleObjectiveSamplers) {
   if (!parts.has(entry.key)) continue;
   const perProblem: Record<string, unknown> = {};
   for (const problem of singleObjectiveProblems) {
+    if (problemFilter !== undefined && !problemFilter.has(problem.name)) continue;
     const runs: RunResult[] = [];
     for (const seed of seeds) {
       const result = await runSingleObjective(problem, entry.make(seed), entry.trials);
@@ -212,6 +223,7 @@ const report = {
   threads: { samplers: 1, note: 'samplers run single-threaded in the Node.js main thread; CPU time is process.cpuUsage() (user + system) spent inside sampler calls' },
   seeds: { singleObjective: seeds, multiObjective: moSeeds },
   gpOutputWarping,
+  gpLengthscalePrior,
   budgets,
   singleObjective,
   multiObjective,
@@ -221,6 +233,6 @@ mkdirSync(outDir, { recursive: true });
 const variant = [quick ? 'quick' : '', customSeeds === undefined ? '' : `seeds${customSeeds[0]}-${customSeeds.at(-1)}`, gpOutputWarping === 'none' ? 'gp-no-warping' : '']
   .filter((part) => part !== '')
   .join('-');
-const outFile = join(outDir, variant === '' ? 'search.json' : `search-${variant}.json`);
+const outFile = join(outDir, outName ?? (variant === '' ? 'search.json' : `search-${variant}.json`));
 await writeFileAtomic(outFile, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
 log(`wrote ${outFile}`);
