@@ -18,6 +18,7 @@ import { computeParameterGradients } from './computeParameterGradients.js';
 import { canShrink } from './planPruning.js';
 import type { PrunerOptions } from './prunerOptions.js';
 import { modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
+import { type ReconstructionReport, reconstructConsumers, reconstructionJson } from './reconstructConsumers.js';
 import { StructuredPruner, type StructuredPruningOptions, type StructuredPruningReport } from './StructuredPruner.js';
 
 /** Prefix of the per-group parameters: `ratio./layer1/conv1/Conv`. */
@@ -103,8 +104,17 @@ export class StructuredPruningPass implements Pass {
       inputMeans = await measureInputMeans(pruner.model, pruner.biasCompensationTargets(withGradients), feeds);
     }
     const result = pruner.prune({ ...options, ...(gradients === undefined ? {} : { gradients }), ...(inputMeans === undefined ? {} : { inputMeans }) });
+    let reconstruction: ReconstructionReport | undefined;
+    if (this.options.reconstruct) {
+      if (calib === undefined) {
+        throw new ConfigError('The reconstruct option of pruner-structured refits layers on calibration data: add data.calib to the config, or set reconstruct: false.');
+      }
+      const feeds = Array.from(modelFeeds(await arraysOf(calib), result.model.graph.inputs.map((i) => i.name), CALIBRATION_BATCH, this.options.calibrationSamples));
+      reconstruction = await reconstructConsumers(pruner.model, result.model, pruner.analysis, result.plan, feeds, { seed: context.seed });
+      context.logger.info(`pruner-structured: refitted ${reconstruction.layers.length} layer(s) by least squares (${reconstruction.skipped.length} skipped)`);
+    }
     let recalibrated: string[] = [];
-    if (this.options.recalibrate && calib !== undefined) {
+    if (this.options.recalibrate && !this.options.reconstruct && calib !== undefined) {
       const inputNames = result.model.graph.inputs.map((i) => i.name);
       const feeds = modelFeeds(await arraysOf(calib), inputNames, CALIBRATION_BATCH, this.options.calibrationSamples);
       const recalibration = await recalibrateBatchNorm(result.model, feeds);
@@ -112,7 +122,7 @@ export class StructuredPruningPass implements Pass {
       if (recalibrated.length > 0) context.logger.info(`pruner-structured: re-estimated ${recalibrated.length} BatchNorm layer(s) on ${recalibration.samples} calibration samples`);
     }
     const output = path.join(context.workDir, 'pruned.onnx');
-    return { model: { path: output, bytes: result.model.toBytes() }, report: reportJson(result.report, recalibrated) };
+    return { model: { path: output, bytes: result.model.toBytes() }, report: { ...reportJson(result.report, recalibrated), ...(reconstruction === undefined ? {} : reconstructionJson(reconstruction)) } };
   }
 
   private async gradientsFor(pruner: StructuredPruner, context: PassContext): Promise<ParameterGradients> {

@@ -103,6 +103,17 @@ describe('pruner-structured plugin', () => {
     await expect(resolve({ criterion: 'taylor' }).apply(model, { 'ratio./conv2/Conv': 0.4 }, await contextWith())).rejects.toThrow(/needs labelled calibration data/);
   });
 
+  it('should refit the layers reading removed channels when reconstruct is on, instead of re-estimating BatchNorm, and need the calibration split for it', async () => {
+    const pass = resolve({ perLayer: false, reconstruct: true, calibrationSamples: 128 });
+    const model = await artifact('lenet5-fmnist');
+    const result = await pass.apply(model, { ratio: 0.5 }, await contextWith({ x: fixturePath('fmnist-calib.x.npy') }));
+    const reconstructed = result.report.reconstructed as Array<{ errorBefore: number; errorAfter: number }>;
+    expect(reconstructed.length).toBeGreaterThan(0);
+    for (const layer of reconstructed) expect(layer.errorAfter).toBeLessThan(layer.errorBefore);
+    expect(result.report.recalibratedBatchNorms).toEqual([]);
+    await expect(pass.apply(model, { ratio: 0.5 }, await contextWith())).rejects.toThrow(/reconstruct option of pruner-structured .* add data.calib/);
+  });
+
   it("should predict a global random plan with the trial's seed, as apply prunes it", async () => {
     const pass = resolve({ criterion: 'random', perLayer: false, roundTo: 1 });
     const model = await artifact('lenet5-fmnist');

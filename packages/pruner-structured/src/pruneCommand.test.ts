@@ -100,6 +100,7 @@ describe('autoglm prune', () => {
       [{ criterion: 'magic' }, /--criterion must be one of l1, l2, fpgm, bn, taylor, random/],
       [{ roundTo: '0' }, /--round-to must be a whole number >= 1/],
       [{ biasCorrection: true }, /--bias-correction measures mean activations: give --calib/],
+      [{ reconstruct: true }, /--reconstruct refits layers on calibration data: give --calib/],
       [{ criterion: 'taylor' }, /taylor needs gradients of the loss: give --calib <x.npy> and --labels <y.npy>/],
       [{ ratio: '0.5', protect: ['/conv1/Conv', '/conv2/Conv', '/fc1/Gemm', '/fc2/Gemm'] }, /has no prunable channel groups/],
       [{ report: fixturePath('lenet5-fmnist.onnx') }, /--report .* is one of the input files/],
@@ -112,5 +113,19 @@ describe('autoglm prune', () => {
       await expect(run).rejects.toBeInstanceOf(AutoGlmError);
     }
     expect(await snapshot(dir)).toEqual(before);
+  });
+
+  it('should refit the layers reading removed channels with --reconstruct instead of re-estimating BatchNorm', async () => {
+    const result = await pruneCommand.run({
+      args: [fixturePath('lenet5-fmnist.onnx')],
+      options: { out: 'lenet-reconstructed.onnx', ratio: '0.5', calib: fixturePath('fmnist-calib.x.npy'), calibSamples: '128', reconstruct: true },
+      cwd: dir,
+      logger: silentLogger,
+    });
+    const data = result.data as { reconstructed: Array<{ node: string; errorBefore: number; errorAfter: number }>; recalibratedBatchNorms: string[] };
+    expect(data.recalibratedBatchNorms).toEqual([]);
+    expect(data.reconstructed.length).toBeGreaterThan(0);
+    for (const layer of data.reconstructed) expect(layer.errorAfter).toBeLessThan(layer.errorBefore);
+    expect(result.summary).toMatch(/refitted \S+: relative output error [\d.]+ -> [\d.]+ \(\d+ rows\)/);
   });
 });

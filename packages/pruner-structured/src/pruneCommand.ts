@@ -7,6 +7,7 @@ import { IMPORTANCE_CRITERIA, type ImportanceCriterion, type ParameterGradients 
 import { measureInputMeans } from './compensateBias.js';
 import { computeParameterGradients } from './computeParameterGradients.js';
 import { modelFeeds, recalibrateBatchNorm } from './recalibrateBatchNorm.js';
+import { type ReconstructionReport, reconstructConsumers, reconstructionJson } from './reconstructConsumers.js';
 import { StructuredPruner, type StructuredPruningReport } from './StructuredPruner.js';
 import { reportJson } from './StructuredPruningPass.js';
 
@@ -48,7 +49,7 @@ async function parsePerLayer(value: unknown, cwd: string): Promise<Record<string
 }
 
 /** The per-group table printed without --json. */
-function summaryOf(report: StructuredPruningReport, output: string, recalibrated: number): string {
+function summaryOf(report: StructuredPruningReport, output: string, recalibrated: number, reconstruction?: ReconstructionReport): string {
   const rows = report.groups.map((g) => [
     g.group,
     g.kind,
@@ -68,6 +69,12 @@ function summaryOf(report: StructuredPruningReport, output: string, recalibrated
     `MACs    ${report.original.macs} -> ${report.actual.macs} (${ratio(report.actual.macs, report.original.macs)}; predicted ${report.predicted.macs})`,
     ...(recalibrated > 0 ? [`BatchNorm statistics re-estimated in ${recalibrated} layer(s)`] : []),
     ...(report.compensatedBiases > 0 ? [`biases corrected in ${report.compensatedBiases} layer(s)`] : []),
+    ...(reconstruction === undefined
+      ? []
+      : [
+          ...reconstruction.layers.map((l) => `refitted ${l.node}: relative output error ${l.errorBefore.toPrecision(3)} -> ${l.errorAfter.toPrecision(3)} (${l.rows} rows)`),
+          ...reconstruction.skipped.map((l) => `not refitted ${l.node}: ${l.reason}`),
+        ]),
     `wrote ${output}`,
   ].join('\n');
 }
@@ -86,6 +93,7 @@ export const pruneCommand: PluginCommand = {
     { flags: '--min-units <n>', description: 'units every group keeps at least', defaultValue: '1' },
     { flags: '--protect <groups...>', description: 'groups (or layers) never pruned' },
     { flags: '--calib <x.npy>', description: 'calibration inputs: BatchNorm statistics are re-estimated on them after pruning' },
+    { flags: '--reconstruct', description: 'refit the layers reading removed channels by least squares so their outputs match the original\'s on --calib (instead of BatchNorm re-estimation)' },
     { flags: '--bias-correction', description: 'fold the mean contribution of removed inputs into the next layers\' biases (needs --calib; for BN-folded models)' },
     { flags: '--labels <y.npy>', description: 'calibration labels (the taylor criterion needs them)' },
     { flags: '--calib-samples <n>', description: 'calibration samples used at most', defaultValue: '512' },
@@ -146,15 +154,22 @@ export const pruneCommand: PluginCommand = {
       const inputNames = model.graph.inputs.map((i) => i.name);
       inputMeans = await measureInputMeans(model, pruner.biasCompensationTargets(withGradients), modelFeeds(calib, inputNames, CALIBRATION_BATCH, samples));
     }
+    if (options.reconstruct === true && calib === undefined) throw new ConfigError('--reconstruct refits layers on calibration data: give --calib <x.npy>.');
     const result = pruner.prune({ ...pruningOptions, ...(gradients === undefined ? {} : { gradients }), ...(inputMeans === undefined ? {} : { inputMeans }) });
+    let reconstruction: ReconstructionReport | undefined;
+    if (options.reconstruct === true && calib !== undefined) {
+      const feeds = Array.from(modelFeeds(calib, result.model.graph.inputs.map((i) => i.name), CALIBRATION_BATCH, samples));
+      reconstruction = await reconstructConsumers(model, result.model, pruner.analysis, result.plan, feeds, { seed });
+    }
     let recalibrated: readonly string[] = [];
-    if (calib !== undefined) {
+    // The refit matches the original's pre-BatchNorm outputs, whose statistics the BatchNorms already hold.
+    if (calib !== undefined && reconstruction === undefined) {
       const inputNames = result.model.graph.inputs.map((i) => i.name);
       recalibrated = (await recalibrateBatchNorm(result.model, modelFeeds(calib, inputNames, CALIBRATION_BATCH, samples))).layers;
     }
-    const data = { ...reportJson(result.report, recalibrated), output, ...(reportFile === undefined ? {} : { report: reportFile }) };
+    const data = { ...reportJson(result.report, recalibrated), ...(reconstruction === undefined ? {} : reconstructionJson(reconstruction)), output, ...(reportFile === undefined ? {} : { report: reportFile }) };
     await result.model.save(output);
     if (reportFile !== undefined) await writeFileAtomic(reportFile, new TextEncoder().encode(`${JSON.stringify(data, null, 2)}\n`));
-    return { summary: summaryOf(result.report, output, recalibrated.length), data };
+    return { summary: summaryOf(result.report, output, recalibrated.length, reconstruction), data };
   },
 };

@@ -404,3 +404,11 @@ export function solveSymmetricPositiveDefinite(a: Float64Array, b: Float64Array,
   }
   return x;
 }
+
+/** The reconstruction as report JSON: refitted layers with their output errors, skipped layers with the reason. */
+export function reconstructionJson(report: ReconstructionReport): { reconstructed: Array<Record<string, string | number>>; reconstructionSkipped: Array<Record<string, string>> } {
+  return {
+    reconstructed: report.layers.map((l) => ({ node: l.node, opType: l.opType, unknowns: l.unknowns, outputs: l.outputs, rows: l.rows, errorBefore: l.errorBefore, errorAfter: l.errorAfter })),
+    reconstructionSkipped: report.skipped.map((s) => ({ node: s.node, opType: s.opType, reason: s.reason })),
+  };
+}
