@@ -8,7 +8,9 @@
  * latency of the input and of best.onnx at batch 64 and batch 1 on 1 thread (A/B interleaved over
  * several rounds, the median of the rounds' p50s, so machine noise hits both), file sizes, and
  * top-1 accuracy on fmnist-val-2k. Also the runtime's batch-1 per-call floor (an Identity model
- * with the same input), which small models approach at batch 1.
+ * with the same input), which small models approach at batch 1. The latency ratio is given from
+ * the medians of the rounds and from each file's fastest round (other processes only add time),
+ * with the machine's load average, and next to the figures of the result file it replaces.
  *
  * `--train-10k` distills on fmnist-train-10k (read from fixtures/ or ../shared/fixtures/; not in
  * the repository) instead of the example's 1000 calibration images, for one epoch instead of two.
@@ -19,8 +21,8 @@
  * Writes bench/results/e2e.json (or e2e-<variant>.json for variants).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -81,6 +83,7 @@ document.setIn(['output'], output);
 const config = join(work, 'autoglm.yaml');
 if (resumeDir === undefined) writeFileSync(config, document.toString());
 
+const loadBefore = loadavg();
 console.log(`compressing with ${config} ...`);
 const started = performance.now();
 const compress = await autoglm('compress', config, '--json', ...(trials === undefined ? [] : ['--trials', trials]), ...(resumeDir === undefined ? [] : ['--resume']));
@@ -113,7 +116,7 @@ async function p50(model: string, batch: 64 | 1): Promise<number> {
   return (JSON.parse(stdout) as { p50Ms: number }).p50Ms;
 }
 
-let measured: { input: Measured; best: Measured; rounds: Record<string, { input: number[]; best: number[] }> } | undefined;
+let measured: { input: Measured; best: Measured; rounds: Record<'64' | '1', { input: number[]; best: number[] }> } | undefined;
 if (best !== null) {
   const rounds: Record<'64' | '1', { input: number[]; best: number[] }> = { '64': { input: [], best: [] }, '1': { input: [], best: [] } };
   for (let round = 0; round < ROUNDS; round++) {
@@ -137,7 +140,7 @@ const ratio = (a: number, b: number): number => Number((a / b).toFixed(3));
 const results = {
   benchmark: 'e2e',
   date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCpus: cpus().length, platform: `${process.platform}/${process.arch}` },
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCpus: cpus().length, platform: `${process.platform}/${process.arch}`, loadAverage: { before: loadBefore, after: loadavg() } },
   versions: { node: process.version, onnxruntimeNode: ortVersion },
   threads: 1,
   config: { file: 'examples/compress-resnet8/autoglm.yaml', search: search ?? 'as in the example', trainData: train10k ? 'fmnist-train-10k' : 'as in the example', trials: trials ?? 'as in the example' },
@@ -159,6 +162,10 @@ const results = {
           input: measured.input,
           best: measured.best,
           latencyRatio: { batch64: ratio(measured.input.p50Ms['64'], measured.best.p50Ms['64']), batch1: ratio(measured.input.p50Ms['1'], measured.best.p50Ms['1']) },
+          latencyRatioFastestRounds: {
+            batch64: ratio(Math.min(...measured.rounds['64'].input), Math.min(...measured.rounds['64'].best)),
+            batch1: ratio(Math.min(...measured.rounds['1'].input), Math.min(...measured.rounds['1'].best)),
+          },
           sizeRatio: ratio(measured.input.sizeBytes, measured.best.sizeBytes),
           accuracyDropPoints: Number(((measured.input.accuracy - measured.best.accuracy) * 100).toFixed(2)),
           roundsP50Ms: measured.rounds,
@@ -168,6 +175,20 @@ const results = {
 };
 mkdirSync(join(here, 'results'), { recursive: true });
 const name = search === undefined && !train10k && trials === undefined ? 'e2e' : `e2e-${[search, train10k ? 'train10k' : undefined, trials === undefined ? undefined : `${trials}trials`].filter(Boolean).join('-')}`;
-await writeFileAtomic(join(here, 'results', `${name}.json`), new TextEncoder().encode(`${JSON.stringify(results, null, 2)}\n`));
-console.log(JSON.stringify({ run: results.run, measuredOnFiles: results.measuredOnFiles && { ...results.measuredOnFiles, roundsP50Ms: undefined }, batch1CallFloorMs: results.batch1CallFloorMs }, null, 2));
+const resultFile = join(here, 'results', `${name}.json`);
+// The figures this run replaces, side by side with the new ones.
+const replaced = existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, 'utf8')) as Partial<typeof results>) : undefined;
+const previous =
+  replaced?.measuredOnFiles == null
+    ? null
+    : {
+        date: replaced.date,
+        bestParams: replaced.run?.bestParams ?? null,
+        latencyRatio: replaced.measuredOnFiles.latencyRatio,
+        latencyRatioFastestRounds: replaced.measuredOnFiles.latencyRatioFastestRounds ?? null,
+        sizeRatio: replaced.measuredOnFiles.sizeRatio,
+        accuracyDropPoints: replaced.measuredOnFiles.accuracyDropPoints,
+      };
+await writeFileAtomic(resultFile, new TextEncoder().encode(`${JSON.stringify({ ...results, previous }, null, 2)}\n`));
+console.log(JSON.stringify({ run: results.run, measuredOnFiles: results.measuredOnFiles && { ...results.measuredOnFiles, roundsP50Ms: undefined }, batch1CallFloorMs: results.batch1CallFloorMs, previous }, null, 2));
 console.log(`wrote bench/results/${name}.json (run folder ${work})`);
