@@ -18,11 +18,11 @@ import type { PruningPlan } from './planPruning.js';
 import type { FeedBatch } from './recalibrateBatchNorm.js';
 
 export interface ReconstructionOptions {
-  /** Rows (output positions) gathered per layer, spread evenly over the batches; default 20000. */
+  /** Rows (output positions) gathered per layer, spread evenly over the batches (drawn without replacement); default 20000. */
   readonly maxRows?: number;
   /** Ridge added to the diagonal, relative to the mean diagonal of the Gram matrix; default 1e-6. */
   readonly ridge?: number;
-  /** Seed of the position subsample; default 0. */
+  /** Seed of the positions drawn; default 0. */
   readonly seed?: number;
 }
 
@@ -303,9 +303,10 @@ async function refitLayer(
       const sampler = problem.sampler(x, y);
       if (typeof sampler === 'string') return sampler;
       const take = Math.min(rowsPerBatch, sampler.positions);
+      // All positions when they fit the budget, else a seeded draw without replacement.
+      const order = take === sampler.positions ? undefined : settings.random.permutation(sampler.positions);
       for (let t = 0; t < take; t++) {
-        // All positions when they fit the budget, else a seeded draw (with replacement).
-        sampler.fill(take === sampler.positions ? t : settings.random.nextInt(sampler.positions), row, target);
+        sampler.fill(order === undefined ? t : (order[t] as number), row, target);
         for (let a = 0; a < size; a++) {
           const ra = row[a] as number;
           if (ra === 0) continue;
