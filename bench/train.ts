@@ -20,25 +20,25 @@
  * torch the bench says so and compares with the manifest's PyTorch figures (2 threads) only,
  * which are always reported too.
  *
- * Two settings make PyTorch's figures here those of PyTorch run alone (measured with
- * bench/pytorch/harnessExperiment.ts, interleaved, LeNet-5, load average 11-15 from other jobs):
+ * Two settings make PyTorch's figures here those of PyTorch run alone, found with
+ * bench/pytorch/harnessExperiment.ts (one change at a time, A/B repeats interleaved with ours, load
+ * average 11-13 from other jobs; bench/results/train-pytorch-harness-*.json):
  * - glibc malloc keeps freed memory in the Python process (GLIBC_TUNABLES). With glibc's defaults
- *   each PyTorch step returned its activations to the kernel and faulted fresh pages in the next:
- *   400-1,400 minor faults per step, 4-10 ms of system time and 4-9 ms more user time (faults are
- *   expensive on this VM, which hands freed memory back to its host), varying from run to run —
- *   the likely cause of an earlier run's 18-25 ms "inside the bench" against 5-6 ms alone (not
- *   re-created: under this load no setting reaches 5-6 ms). Kept: 0 faults, CPU
- *   per step 18-22 ms -> 8.2 ms, median step 49-69 ms -> 25-33 ms under that load. Our steps
- *   between PyTorch's changed nothing (same faults and CPU per step with and without them); our
- *   process used ~1 % of one core while PyTorch ran (onnxruntime's threads do not spin: spinning
- *   is off), the child's affinity was both cores, its environment had no OMP/MKL variables, it
- *   ran one thread at 1 thread, and it never blocked on its pipe while timing (0 voluntary switches).
- *   `--pytorch-glibc-malloc-defaults` restores glibc's defaults to reproduce that run.
- * - At 2 threads libgomp's idle threads spin (its default wait policy); on a loaded machine a
- *   thread spinning for a preempted partner made the median step 270-690 ms (130-180 ms CPU for
- *   a ~6 ms step). So at 2 threads PyTorch is also timed with OMP_WAIT_POLICY=PASSIVE (idle
- *   threads sleep, as onnxruntime's do with spinning off; 28-43 ms under the same load), and the
- *   ratio is against the faster of the two. On a quiet machine the default policy may win.
+ *   each PyTorch step handed its activations back to the kernel and faulted fresh pages in the
+ *   next: LeNet-5 780-900 minor faults per step, 6-7 ms of system time and ~10 ms more user time
+ *   (faults are expensive on this VM, which returns freed memory to its host), CPU per step 24-26
+ *   -> 7.3-8.5 ms, median step 48-70 -> 15-25 ms; resnet8 980-1,590 faults, 237-270 -> 162-228 ms.
+ *   Their cost varies from run to run: the likely cause of an earlier run's 18-25 ms "inside the
+ *   bench" against 5-6 ms alone (not re-created: under this load no setting reaches 5-6 ms).
+ *   Ruled out: our steps between PyTorch's (same faults and CPU per step with and without them);
+ *   our process competing (under 1 % of a core while PyTorch ran: onnxruntime's threads do not
+ *   spin, spinning is off); affinity (both cores), OMP/MKL variables (none), extra threads (one
+ *   at 1 thread), the pipe (0 voluntary switches while timing). `--pytorch-glibc-malloc-defaults`
+ *   restores glibc's defaults.
+ * - At 2 threads libgomp's idle threads spin (its default wait policy); on the loaded machine a
+ *   thread spinning for a preempted partner made LeNet-5's median step 186-386 ms (75-116 ms CPU
+ *   per step) against 8-28 ms with OMP_WAIT_POLICY=PASSIVE. So at 2 threads PyTorch is timed both
+ *   ways and the ratio is against the faster; on a quiet machine the default policy may win.
  * Each PyTorch repeat records its user/system CPU, page faults and preemptions per step, so a
  * disturbed figure shows why.
  *

@@ -87,7 +87,7 @@ export interface PytorchStepTiming {
 /**
  * glibc malloc settings that keep freed memory in the process: no mmap/munmap per large tensor,
  * no trimming of the heap. With glibc's defaults PyTorch hands its activations back to the kernel
- * every step and touches fresh pages the next one: 400-1,400 page faults per LeNet-5 step here,
+ * every step and touches fresh pages the next one: 780-900 page faults per LeNet-5 step here,
  * ~20 us each on this VM (whose freed memory goes back to the host), and their cost varies with
  * what else runs — the "3x slower inside the bench" of an earlier run. What jemalloc/tcmalloc do
  * for PyTorch in its CPU performance guide; onnxruntime's arena does the same on our side.

@@ -2,24 +2,26 @@
  * The experiments behind bench/train.ts's PyTorch settings (not a benchmark): runs a sequence of
  * repeats of one model's batch-64 training step and prints each one's time and diagnostics:
  * `O` = our step (50 steps after 5, as bench/train.ts times it, onnxruntime spinning off), `S` =
- * the same with spinning on, `P` = a PyTorch repeat in the process of `--python`, `Q` = one in
- * the process of `--python-b` (an A/B of the child's set-up: a wrapper script exporting the
- * variable under test and exec'ing python3), `W` = wait 2 s.
+ * the same with spinning on, `P` and `Q` = a PyTorch repeat in one of two Python processes set up
+ * differently (an A/B of the child's set-up), `W` = wait 2 s.
  *
- *   npx tsx --conditions=@open-autoglm/source bench/pytorch/harnessExperiment.ts \
- *     --model lenet5-fmnist --threads 1 --sequence PQOPQOPQ --python-b /tmp/wrapper.sh [--ort-threads 2]
+ *   npx tsx --conditions=@open-autoglm/source bench/pytorch/harnessExperiment.ts --model lenet5-fmnist \
+ *     --threads 1 --sequence PQOPQOPQ --p-glibc-malloc-defaults [--q-omp-passive] [--ort-threads 2] [--out f.json]
  *
- * Both PyTorch processes get PytorchStepTimer's own settings (OPENBLAS_NUM_THREADS=1 and glibc
- * keeping freed memory) unless `--glibc-malloc-defaults`; the wrapper's exports come on top.
+ * Both processes get PytorchStepTimer's settings (OPENBLAS_NUM_THREADS=1, glibc keeping freed
+ * memory) except: `--p-glibc-malloc-defaults` / `--q-glibc-malloc-defaults` (glibc's defaults in
+ * that process), `--p-omp-passive` / `--q-omp-passive` (OMP_WAIT_POLICY=PASSIVE), `--python` /
+ * `--python-b` (another interpreter or a wrapper script exporting a variable under test).
+ * `--out` also writes the repeats as JSON (atomically).
  */
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { buildTrainingStep, initialTrainingState, OnnxModel } from '@open-autoglm/onnx';
+import { buildTrainingStep, initialTrainingState, OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { createSession, loadDataset, type TensorMap } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { benchOption, median } from '../benchSupport.js';
-import { PytorchStepTimer } from './PytorchStepTimer.js';
+import { type PytorchProcessOptions, PytorchStepTimer } from './PytorchStepTimer.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const name = benchOption('--model') ?? 'lenet5-fmnist';
@@ -38,7 +40,7 @@ const input = step.signature.batchInputs[0]?.name ?? 'input';
 const batch: TensorMap = { [input]: x, [step.signature.labels?.name ?? 'labels']: new Tensor('int64', first.labels as BigInt64Array, [64]) };
 const bytes = step.model.toBytes();
 
-async function ours(spinning: boolean): Promise<string> {
+async function ours(spinning: boolean): Promise<Record<string, number>> {
   const session = await createSession(bytes, { device: 'cpu', threads: ortThreads, spinning });
   try {
     const state = new Map<string, Tensor>();
@@ -58,37 +60,77 @@ async function ours(spinning: boolean): Promise<string> {
       for (const b of step.signature.buffers) state.set(b.name, outputs[b.updated] as Tensor);
     }
     const after = process.resourceUsage();
-    const perStep = (a: number, b: number): string => ((a - b) / times.length).toFixed(1);
-    return `${median(times).toFixed(2)} ms, min ${Math.min(...times).toFixed(2)}, user/step ${perStep(after.userCPUTime, usage.userCPUTime)} us, sys/step ${perStep(after.systemCPUTime, usage.systemCPUTime)} us, faults/step ${perStep(after.minorPageFault, usage.minorPageFault)}`;
+    const perStep = (a: number, b: number, scale = 1): number => +((a - b) / times.length / scale).toFixed(3);
+    return {
+      stepMsMedian: +median(times).toFixed(3),
+      stepMsMin: +Math.min(...times).toFixed(3),
+      userMsPerStep: perStep(after.userCPUTime, usage.userCPUTime, 1000),
+      systemMsPerStep: perStep(after.systemCPUTime, usage.systemCPUTime, 1000),
+      minorFaultsPerStep: perStep(after.minorPageFault, usage.minorPageFault),
+    };
   } finally {
     await session.release();
   }
 }
 
-async function startTimer(python: string | undefined): Promise<PytorchStepTimer> {
-  const timer = await PytorchStepTimer.start(python, { keepFreedMemory: !process.argv.includes('--glibc-malloc-defaults') });
+async function startTimer(python: string | undefined, letter: 'p' | 'q'): Promise<PytorchStepTimer> {
+  const options: PytorchProcessOptions = {
+    keepFreedMemory: !process.argv.includes(`--${letter}-glibc-malloc-defaults`),
+    ...(process.argv.includes(`--${letter}-omp-passive`) ? { ompWaitPolicy: 'PASSIVE' as const } : {}),
+  };
+  const timer = await PytorchStepTimer.start(python, options);
   if (typeof timer === 'string') throw new Error(timer);
   await timer.load(name, model, step.signature.parameters.map((p) => p.name), { input: { name: input, data: x.data as Float32Array, dims: x.dims }, labels: first.labels as BigInt64Array });
   return timer;
 }
-// `P` times with --python (default interpreter), `Q` with --python-b: an A/B of the child's setup.
-const timers = { P: await startTimer(benchOption('--python')), Q: sequence.includes('Q') ? await startTimer(benchOption('--python-b')) : undefined };
+const timers = { P: await startTimer(benchOption('--python'), 'p'), Q: sequence.includes('Q') ? await startTimer(benchOption('--python-b'), 'q') : undefined };
 const childStatus = (timer: PytorchStepTimer): string =>
-  readFileSync(`/proc/${timer.pid}/status`, 'utf8').split('\n').filter((l) => /^(Threads|Cpus_allowed_list)/.test(l)).join(', ');
-console.log(`child: ${childStatus(timers.P)}; OMP/BLAS env: ${readFileSync(`/proc/${timers.P.pid}/environ`, 'utf8').split('\0').filter((e) => /OMP|BLAS|MKL|GOMP|KMP/.test(e)).join(' ')}`);
+  readFileSync(`/proc/${timer.pid}/status`, 'utf8').split('\n').filter((l) => /^(Threads|Cpus_allowed_list)/.test(l)).join(', ').replace(/\t/g, ' ');
+const child = `${childStatus(timers.P)}; OMP/BLAS/MKL environment: ${readFileSync(`/proc/${timers.P.pid}/environ`, 'utf8').split('\0').filter((e) => /OMP|BLAS|MKL|KMP/.test(e)).join(' ')}`;
+console.log(`P process: ${child}`);
+const repeats: Record<string, unknown>[] = [];
 for (const what of sequence) {
-  const load = loadavg()[0]?.toFixed(2);
-  if (what === 'O' || what === 'S') console.log(`${what} ours ${await ours(what === 'S')} (load ${load})`);
-  else if (what === 'W') await new Promise((resolve) => setTimeout(resolve, 2000));
-  else {
-    const timer = what === 'Q' ? timers.Q : timers.P;
-    if (timer === undefined) throw new Error('no timer');
-    const nodeCpu = process.cpuUsage();
-    const t = await timer.timeSteps(name, { threads, warmup: 5, steps: 50, maxSeconds: 20, lr: 0.01, momentum: 0.9 });
-    const nodeMs = process.cpuUsage(nodeCpu);
-    const sorted = [...t.stepMs].sort((a, b) => a - b);
-    console.log(`${what} pytorch median ${t.stepMsMedian.toFixed(2)} min ${sorted[0]?.toFixed(2)} max ${sorted.at(-1)?.toFixed(2)} user/step ${t.userMsPerStep} sys/step ${t.systemMsPerStep} faults/step ${t.minorFaultsPerStep} invol/step ${t.involuntarySwitchesPerStep} vol/step ${t.voluntarySwitchesPerStep}; node cpu meanwhile ${((nodeMs.user + nodeMs.system) / 1000).toFixed(0)} ms over ${t.stepMs.reduce((a, b) => a + b, 0).toFixed(0)} ms (load ${load})`);
+  const load = +(loadavg()[0] ?? 0).toFixed(2);
+  if (what === 'W') {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    continue;
   }
+  if (what === 'O' || what === 'S') {
+    const timing = await ours(what === 'S');
+    repeats.push({ repeat: what, load, ...timing });
+    console.log(`${what} ours ${JSON.stringify(timing)} (load ${load})`);
+    continue;
+  }
+  const timer = what === 'Q' ? timers.Q : timers.P;
+  if (timer === undefined) throw new Error(`unknown repeat ${what}: use O, S, P, Q or W`);
+  const nodeCpu = process.cpuUsage();
+  const { stepMs, ...timing } = await timer.timeSteps(name, { threads, warmup: 5, steps: 50, maxSeconds: 20, lr: 0.01, momentum: 0.9 });
+  const nodeUsage = process.cpuUsage(nodeCpu);
+  const wallMs = stepMs.reduce((a, b) => a + b, 0);
+  // Whether our process (onnxruntime's pool, the worker) competes with PyTorch while it runs.
+  const ourCpuShareMeanwhile = +((nodeUsage.user + nodeUsage.system) / 1000 / wallMs).toFixed(3);
+  const row = { repeat: what, load, ...timing, stepMsMin: Math.min(...stepMs), stepMsMax: Math.max(...stepMs), ourCpuShareMeanwhile };
+  repeats.push(row);
+  console.log(`${what} pytorch ${JSON.stringify(row)}`);
 }
 await timers.P.close();
 await timers.Q?.close();
+const out = benchOption('--out');
+if (out !== undefined) {
+  const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+  const result = {
+    experiment: 'PyTorch harness A/B (bench/pytorch/harnessExperiment.ts)',
+    date: new Date().toISOString(),
+    command: process.argv.slice(2).join(' '),
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCpus: cpus().length, platform: `${process.platform}/${process.arch}` },
+    versions: { node: process.version, onnxruntimeNode: ortVersion, pytorch: timers.P.torchVersion },
+    model: name,
+    batch: 64,
+    threads: { pytorch: threads, onnxruntime: ortThreads },
+    environments: { P: timers.P.environment, Q: timers.Q?.environment ?? null },
+    pProcess: child,
+    repeats,
+  };
+  await writeFileAtomic(out, new TextEncoder().encode(`${JSON.stringify(result, null, 2)}\n`));
+  console.log(`wrote ${out}`);
+}
