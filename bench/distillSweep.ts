@@ -26,7 +26,7 @@ import {
   recalibrateBatchNorm,
   StructuredPruner,
 } from '@open-autoglm/pruner-structured';
-import { type ImageAugmentation, loadDataset, modelAccuracy } from '@open-autoglm/runtime';
+import { augmentImageBatch, Dataset, DEFAULT_FEATURE, type ImageAugmentation, loadDataset, modelAccuracy, SeededRandom } from '@open-autoglm/runtime';
 import { benchOption, trainingSplitFiles } from './benchSupport.js';
 
 interface PruningChoice {
@@ -112,12 +112,14 @@ const VARIANTS: Record<string, Recipe> = {
   // Consistent augmentation (Beyer et al. 2022): teacher and student see the same shifted/mirrored batch.
   'aug-t2-flip': { ...baseline, augmentation: shiftFlip },
   'ce-aug-t2-flip': { ...baseline, alpha: 0, augmentation: shiftFlip },
+  'ce-aug-flip': { ...baseline, alpha: 0, augmentation: { flip: true } },
   'global-l1-aug-t2-flip': { ...baseline, pruning: globalL1, augmentation: shiftFlip },
   'kept-channels-w1-aug-t2-flip': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: shiftFlip },
   'kept-channels-w1-global-l1-aug-t2-flip': { ...baseline, features: 'pruned', featureWeight: 1, pruning: globalL1, augmentation: shiftFlip },
   'kept-channels-w1-aug-flip': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: { flip: true } },
   'kept-channels-w1-aug-t1-flip': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: { translate: 1, flip: true } },
   'kept-channels-w1-global-l1-aug-flip': { ...baseline, features: 'pruned', featureWeight: 1, pruning: globalL1, augmentation: { flip: true } },
+  'kept-channels-w1-aug-t1': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: { translate: 1 } },
   'kept-channels-w1-aug-t2-flip-ceiling-10-epochs': { ...baseline, features: 'pruned', featureWeight: 1, augmentation: shiftFlip, epochs: 10 },
   'kept-channels-w1-ceiling-10-epochs': { ...baseline, features: 'pruned', featureWeight: 1, epochs: 10 },
 };
@@ -148,6 +150,27 @@ const unlabelled = await loadDataset({ x: trainingSplit.x });
 const validation = await loadDataset({ x: join(fixtures, 'fmnist-val-2k.x.npy'), y: join(fixtures, 'fmnist-val-2k.y.npy') });
 const calibration = await loadDataset({ x: join(fixtures, 'fmnist-calib.x.npy'), y: join(fixtures, 'fmnist-calib.y.npy') });
 const originalAccuracy = await modelAccuracy(teacher, validation, target, { batch: 250 });
+
+/**
+ * The teacher's accuracy on fmnist-val-2k shifted and mirrored as the recipes augment (one seeded
+ * draw per sample): what its soft labels are worth on the batches it teaches on. It was trained
+ * without augmentation, so it is not invariant to them.
+ */
+const PROBED_AUGMENTATIONS: Record<string, ImageAugmentation> = {
+  'translate 1': { translate: 1 },
+  'translate 2': { translate: 2 },
+  flip: { flip: true },
+  'translate 1 + flip': { translate: 1, flip: true },
+  'translate 2 + flip': shiftFlip,
+};
+const teacherAccuracyUnderAugmentation: Record<string, number> = { none: originalAccuracy };
+for (const [name, augmentation] of Object.entries(PROBED_AUGMENTATIONS)) {
+  const images = validation.feature(DEFAULT_FEATURE);
+  const augmented = augmentImageBatch(images.data as Float32Array, images.shape, augmentation, new SeededRandom(SEED));
+  const data = new Dataset(new Map([[DEFAULT_FEATURE, { ...images, data: augmented }]]), validation.labels);
+  teacherAccuracyUnderAugmentation[name] = await modelAccuracy(teacher, data, target, { batch: 250 });
+}
+console.log(`teacher accuracy on augmented fmnist-val-2k: ${JSON.stringify(teacherAccuracyUnderAugmentation)}`);
 
 interface PrunedStudent {
   readonly model: OnnxModel;
@@ -190,6 +213,7 @@ interface SweepFile {
   threads: number;
   budget: string;
   originalAccuracy: number;
+  teacherAccuracyUnderAugmentation: Record<string, number>;
   runs: Record<string, unknown>;
 }
 
@@ -236,6 +260,7 @@ for (const name of only) {
     threads: target.threads,
     budget: `${EPOCHS} epochs over fmnist-train-10k (shuffling and projections seeded by each run's seed); accuracy on fmnist-val-2k after each epoch`,
     originalAccuracy,
+    teacherAccuracyUnderAugmentation,
     runs: { ...previous?.runs, [SEED === 0 ? name : `${name}@seed${SEED}`]: run },
   };
   await writeFileAtomic(resultsFile, new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`));
