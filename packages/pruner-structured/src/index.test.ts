@@ -104,7 +104,7 @@ describe('pruner-structured plugin', () => {
   });
 
   it('should refit the layers reading removed channels when reconstruct is on, instead of re-estimating BatchNorm, and need the calibration split for it', async () => {
-    const pass = resolve({ perLayer: false, reconstruct: true, calibrationSamples: 128 });
+    const pass = resolve({ perLayer: false, reconstruct: true, calibrationSamples: 600 });
     const model = await artifact('lenet5-fmnist');
     const result = await pass.apply(model, { ratio: 0.5 }, await contextWith({ x: fixturePath('fmnist-calib.x.npy') }));
     const reconstructed = result.report.reconstructed as Array<{ errorBefore: number; errorAfter: number }>;

@@ -74,6 +74,17 @@ describe('reconstructConsumers', () => {
     expect(maxRelativeDifference(await runOnce(pruned, probe), expected)).toBeLessThan(1e-5);
   });
 
+  it('should skip a layer with fewer than 4 calibration rows per unknown, leaving its weights as pruned', async () => {
+    const model = linearlyRedundantModel();
+    const { pruned, analysis, plan } = pruneByHand(model, 'conv_a', [0, 1, 2, 3]);
+    const before = tensorToArray(pruned.graph.getInitializer('wb') as never);
+    // One 6x6 image: 36 rows for 37 unknowns.
+    const report = await reconstructConsumers(model, pruned, analysis, plan, randomBatches(1, 1, 4, 6, 1));
+    expect(report.layers).toEqual([]);
+    expect(report.skipped).toEqual([{ node: 'conv_b', opType: 'Conv', reason: 'only 36 calibration rows for 37 unknowns per output (at least 4 per unknown needed): give more calibration samples' }]);
+    expect(tensorToArray(pruned.graph.getInitializer('wb') as never)).toEqual(before);
+  });
+
   it('should solve symmetric positive definite systems as Gaussian elimination does (float64 reference)', () => {
     const n = 7;
     const m = 3;

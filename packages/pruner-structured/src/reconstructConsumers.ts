@@ -53,6 +53,11 @@ export interface ReconstructionReport {
 
 const DEFAULT_MAX_ROWS = 20_000;
 const DEFAULT_RIDGE = 1e-6;
+/**
+ * Fewer rows than this per unknown and the fit follows the calibration rows' noise (at one row
+ * per unknown it reproduces them exactly and says nothing about new inputs): the layer is skipped.
+ */
+const MIN_ROWS_PER_UNKNOWN = 4;
 
 /** How to turn one output position of a layer into a row of inputs and a row of targets. */
 interface LayerProblem {
@@ -86,8 +91,8 @@ interface PositionSampler {
  * it keeps. Layers are refitted in topological order on inputs computed by the pruned model with
  * the layers before them already refitted, so each absorbs the error left upstream. Plain Conv
  * (group 1, 2-D, any kernel, stride, padding, dilation), Gemm, and MatMul with a constant weight
- * are refitted (bias included when there is one); other readers are listed as skipped with the
- * reason. The normal equations are accumulated and solved in float64 (Cholesky, a small ridge for
+ * are refitted (bias included when there is one); other readers, and layers with fewer than 4
+ * calibration rows per unknown, are listed as skipped with the reason. The normal equations are accumulated and solved in float64 (Cholesky, a small ridge for
  * conditioning); a refit that would not lower the error on the sampled rows is not written.
  * Updates `pruned` in place; `original` is the model `analysis` and `plan` were made from.
  */
@@ -321,6 +326,9 @@ async function refitLayer(
     }
   } finally {
     await session.release();
+  }
+  if (rows < MIN_ROWS_PER_UNKNOWN * size) {
+    return `only ${rows} calibration rows for ${size} unknowns per output (at least ${MIN_ROWS_PER_UNKNOWN} per unknown needed): give more calibration samples`;
   }
   for (let a = 0; a < size; a++) for (let b = 0; b < a; b++) gram[a * size + b] = gram[b * size + a] as number;
   if (!(targetSquares > 0)) return 'its original output is zero on the calibration rows';
