@@ -40,7 +40,10 @@
  *   per step) against 8-28 ms with OMP_WAIT_POLICY=PASSIVE. So at 2 threads PyTorch is timed both
  *   ways and the ratio is against the faster; on a quiet machine the default policy may win.
  * Each PyTorch repeat records its user/system CPU, page faults and preemptions per step, so a
- * disturbed figure shows why.
+ * disturbed figure shows why. Our side keeps the runtime's default, spinning off: on the same
+ * loaded machine spinning on made our 2-thread steps slower (LeNet-5 median 52-69 vs 8-11 ms,
+ * resnet8 509-691 vs 324-363 ms; bench/results/train-ort-spinning-*.json); `--spinning` measures
+ * it on a quiet one.
  *
  * Acceptance (issue #3): `autoglm train` on LeNet-5 re-initialized with seed 0 (PyTorch's default
  * initialization), 3 epochs on fmnist-train-10k (AdamW lr 1e-3, batch 32, 2 threads), with the

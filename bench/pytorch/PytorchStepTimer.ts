@@ -89,7 +89,7 @@ export interface PytorchStepTiming {
  * no trimming of the heap. With glibc's defaults PyTorch hands its activations back to the kernel
  * every step and touches fresh pages the next one: 780-900 page faults per LeNet-5 step here,
  * ~20 us each on this VM (whose freed memory goes back to the host), and their cost varies with
- * what else runs — the "3x slower inside the bench" of an earlier run. What jemalloc/tcmalloc do
+ * what else runs: likely the "3x slower inside the bench" of an earlier run. What jemalloc/tcmalloc do
  * for PyTorch in its CPU performance guide; onnxruntime's arena does the same on our side.
  */
 const KEEP_FREED_MEMORY = 'glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296';
