@@ -33,7 +33,8 @@
  *   Ruled out: our steps between PyTorch's (same faults and CPU per step with and without them);
  *   our process competing (under 1 % of a core while PyTorch ran: onnxruntime's threads do not
  *   spin, spinning is off); affinity (both cores), OMP/MKL variables (none), extra threads (one
- *   at 1 thread), the pipe (0 voluntary switches while timing). `--pytorch-glibc-malloc-defaults`
+ *   at 1 thread), the pipe (0 voluntary switches while timing), Python's garbage collector (off
+ *   via sitecustomize: 7.8-8.1 vs 7.8-8.3 ms CPU per step). `--pytorch-glibc-malloc-defaults`
  *   restores glibc's defaults.
  * - At 2 threads libgomp's idle threads spin (its default wait policy); on the loaded machine a
  *   thread spinning for a preempted partner made LeNet-5's median step 186-386 ms (75-116 ms CPU
