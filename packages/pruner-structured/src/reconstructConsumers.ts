@@ -92,8 +92,9 @@ interface PositionSampler {
  * the layers before them already refitted, so each absorbs the error left upstream. Plain Conv
  * (group 1, 2-D, any kernel, stride, padding, dilation), Gemm, and MatMul with a constant weight
  * are refitted (bias included when there is one); other readers, and layers with fewer than 4
- * calibration rows per unknown, are listed as skipped with the reason. The normal equations are accumulated and solved in float64 (Cholesky, a small ridge for
- * conditioning); a refit that would not lower the error on the sampled rows is not written.
+ * calibration rows per unknown, are listed as skipped with the reason. The normal equations are
+ * accumulated and solved in float64 (Cholesky, a small ridge for conditioning); a refit that
+ * would not lower the error on the sampled rows is not written.
  * Updates `pruned` in place; `original` is the model `analysis` and `plan` were made from.
  */
 export async function reconstructConsumers(
@@ -179,6 +180,9 @@ function outputKept(graph: OnnxGraph, analysis: DependencyAnalysis, plan: Prunin
 /** The least-squares problem of one pruned layer, or why it is not refitted. */
 function describeProblem(graph: OnnxGraph, node: NodeProto, keptOriginal: number[] | undefined): LayerProblem | string {
   const label = node.name || (node.output[0] ?? '');
+  if (node.opType !== 'Conv' && node.opType !== 'Gemm' && node.opType !== 'MatMul') return `${node.opType} layers are not refitted (only Conv, Gemm and MatMul with a constant weight)`;
+  const groups = node.opType === 'Conv' ? getIntAttribute(node, 'group', 1) : 1;
+  if (groups !== 1) return `grouped or depthwise Conv (group ${groups}): each output reads only its own channels, which pruning removes together with it; nothing to refit`;
   const weightName = node.input[1] ?? '';
   const weight = graph.getInitializer(weightName);
   if (weight === undefined) return `its weight "${weightName}" is not an initializer (an activation or a Constant node), so there is nothing to refit`;
@@ -195,8 +199,6 @@ function describeProblem(graph: OnnxGraph, node: NodeProto, keptOriginal: number
     return `its bias "${biasName}" is not an unshared initializer with one value per output`;
   }
   if (node.opType === 'Conv') {
-    const groups = getIntAttribute(node, 'group', 1);
-    if (groups !== 1) return `grouped or depthwise Conv (group ${groups}): each output reads only its own channels, which pruning removes together with it; nothing to refit`;
     if (dims.length !== 4) return `only 2-D convolutions are refitted (weight of rank ${dims.length})`;
     const [, inChannels, kh, kw] = dims as [number, number, number, number];
     const inputs = inChannels * kh * kw;
@@ -247,35 +249,33 @@ function describeProblem(graph: OnnxGraph, node: NodeProto, keptOriginal: number
       },
     };
   }
-  if (node.opType === 'Gemm' || node.opType === 'MatMul') {
-    if (dims.length !== 2) return `its weight has rank ${dims.length}, not 2`;
-    const transposed = node.opType === 'Gemm' && getIntAttribute(node, 'transB', 0) === 1;
-    if (node.opType === 'Gemm') {
-      if (getIntAttribute(node, 'transA', 0) !== 0) return 'Gemm with transA = 1 is not refitted';
-      if (getFloatAttribute(node, 'alpha', 1) !== 1 || getFloatAttribute(node, 'beta', 1) !== 1) return 'Gemm with alpha or beta other than 1 is not refitted';
-    }
-    const inputs = transposed ? (dims[1] as number) : (dims[0] as number);
-    const outputs = keptOutputs.length;
-    return {
-      node, label, input, output, weight: weightName, bias: biasName, keptOutputs, inputs,
-      weightIndex: transposed ? (o, d) => o * inputs + d : (o, d) => d * outputs + o,
-      sampler: (x, y) => {
-        const features = x.dims[x.dims.length - 1] as number;
-        const originalOutputs = y.dims[y.dims.length - 1] as number;
-        if (features !== inputs) return `its input has ${features} features where its weight reads ${inputs}`;
-        const xs = x.data as Float32Array;
-        const ys = y.data as Float32Array;
-        return {
-          positions: xs.length / features,
-          fill(position, row, target) {
-            for (let d = 0; d < inputs; d++) row[d] = xs[position * features + d] as number;
-            for (let o = 0; o < outputs; o++) target[o] = ys[position * originalOutputs + (keptOutputs[o] as number)] as number;
-          },
-        };
-      },
-    };
+  // Gemm or MatMul: one row per sample (or token).
+  if (dims.length !== 2) return `its weight has rank ${dims.length}, not 2`;
+  const transposed = node.opType === 'Gemm' && getIntAttribute(node, 'transB', 0) === 1;
+  if (node.opType === 'Gemm') {
+    if (getIntAttribute(node, 'transA', 0) !== 0) return 'Gemm with transA = 1 is not refitted';
+    if (getFloatAttribute(node, 'alpha', 1) !== 1 || getFloatAttribute(node, 'beta', 1) !== 1) return 'Gemm with alpha or beta other than 1 is not refitted';
   }
-  return `${node.opType} layers are not refitted (only Conv, Gemm and MatMul with a constant weight)`;
+  const inputs = transposed ? (dims[1] as number) : (dims[0] as number);
+  const outputs = keptOutputs.length;
+  return {
+    node, label, input, output, weight: weightName, bias: biasName, keptOutputs, inputs,
+    weightIndex: transposed ? (o, d) => o * inputs + d : (o, d) => d * outputs + o,
+    sampler: (x, y) => {
+      const features = x.dims[x.dims.length - 1] as number;
+      const originalOutputs = y.dims[y.dims.length - 1] as number;
+      if (features !== inputs) return `its input has ${features} features where its weight reads ${inputs}`;
+      const xs = x.data as Float32Array;
+      const ys = y.data as Float32Array;
+      return {
+        positions: xs.length / features,
+        fill(position, row, target) {
+          for (let d = 0; d < inputs; d++) row[d] = xs[position * features + d] as number;
+          for (let o = 0; o < outputs; o++) target[o] = ys[position * originalOutputs + (keptOutputs[o] as number)] as number;
+        },
+      };
+    },
+  };
 }
 
 /** Gathers the normal equations of one layer, solves them and writes the weights (or says why not). */
