@@ -5,16 +5,18 @@
  * channel count C and resolution (resnet8's 28x28, 14x14 and 7x7 stages), in fp32 and in static
  * QDQ INT8 (the repository's quantizer: MinMax calibration on random inputs, per-channel int8
  * weights, uint8 activations; onnxruntime runs QuantizeLinear -> QLinearConv... -> DequantizeLinear).
- * Batch 64, 1 thread. A layer's cost is the marginal one, (t(5 layers) - t(1 layer)) / 4: the
- * stack's ends (the session call, the INT8 model's input quantization and output dequantization,
- * which grow with C too) cancel, as they do not recur per layer inside a real model.
+ * Batch 64, 1 thread. A layer's cost is the 5-layer stack's time over 5, so that the stack's ends
+ * (the session call, the INT8 model's input quantization and output dequantization, which grow
+ * with C too and do not recur per layer inside a real model) weigh a fifth. `marginalMs`, (t(5
+ * layers) - t(1 layer)) / 4, removes them entirely, but as a difference of two measurements it
+ * only holds on a quiet machine (under heavy load it even comes out negative).
  *
  * Per resolution every session stays open and rounds cycle through all of them, so load from
  * other processes spreads over every entry alike; a round's figure is the median of its runs.
- * Reported per layer: `fastestMs` from each stack's fastest round and `medianMs`, the median over
- * rounds of the same-round difference, and the counts that are "slower than a wider layer" (some
- * larger C runs in less time): a pruner should never stop at those, since keeping more channels
- * costs nothing there.
+ * Reported per layer: `fastestMs` (the stack's fastest round / 5) and `medianMs` (the median
+ * round / 5), and the counts that are "slower than a wider layer" (some larger C runs in less
+ * time, fastest rounds): a pruner should never stop at those, since keeping more channels costs
+ * nothing there.
  *
  * Options: --quick (counts 8, 16, 24, 32, 48, 64; 3 rounds), --rounds N (default 5), --round-ms
  * N (time per stack and round, default 100), --batch N (default 64). Counts 4, 8, ..., 64 otherwise.
@@ -93,8 +95,8 @@ interface Entry {
 interface Row {
   readonly channels: number;
   readonly macsPerSample: number;
-  readonly fp32: { fastestMs: number; medianMs: number };
-  readonly int8: { fastestMs: number; medianMs: number };
+  readonly fp32: { fastestMs: number; medianMs: number; marginalMs: number };
+  readonly int8: { fastestMs: number; medianMs: number; marginalMs: number };
   readonly int8Speedup: number;
 }
 
@@ -124,12 +126,14 @@ for (const size of resolutions) {
   } finally {
     for (const entry of entries) await entry.session.release();
   }
-  const figure = (channels: number, form: 'fp32' | 'int8'): { fastestMs: number; medianMs: number } => {
+  const figure = (channels: number, form: 'fp32' | 'int8'): { fastestMs: number; medianMs: number; marginalMs: number } => {
     const stack = (depth: Depth): Entry => entries.find((e) => e.channels === channels && e.form === form && e.depth === depth) as Entry;
     const [one, five] = [stack(1), stack(5)];
-    const layers = 5 - 1;
-    const sameRound = five.roundsMs.map((ms, r) => (ms - (one.roundsMs[r] as number)) / layers);
-    return { fastestMs: round((Math.min(...five.roundsMs) - Math.min(...one.roundsMs)) / layers), medianMs: round(median(sameRound)) };
+    return {
+      fastestMs: round(Math.min(...five.roundsMs) / 5),
+      medianMs: round(median(five.roundsMs) / 5),
+      marginalMs: round((Math.min(...five.roundsMs) - Math.min(...one.roundsMs)) / 4),
+    };
   };
   const rows: Row[] = counts.map((channels) => {
     const fp32 = figure(channels, 'fp32');
@@ -166,11 +170,11 @@ const results = {
   batch,
   method:
     'stacks of 1 and 5 x (Conv 3x3 (C -> C, stride 1, pads 1) + ReLU) per count and resolution, a layer being ' +
-    '(t5 - t1) / 4 (the stack ends cancel); int8 = quantizeStatic (MinMax on 64 random ' +
+    't5 / 5 (marginalMs: (t5 - t1) / 4, the stack ends cancelled, reliable on a quiet machine only); int8 = quantizeStatic (MinMax on 64 random ' +
     'non-negative inputs, per-channel int8 weights, uint8 activations), run as QuantizeLinear -> QLinearConv -> DequantizeLinear. ' +
     `Optimization "all", spinning off, synthetic inputs. Per resolution all sessions open; ${rounds} rounds cycle through every ` +
-    `layer (about ${roundMs} ms per layer and round; a round's figure is the median of its runs). fastestMs: the fastest round ` +
-    '(other processes only add time); medianMs: the median of the rounds. slowerThanAWiderLayer: counts where a wider layer of ' +
+    `stack (about ${roundMs} ms per stack and round; a round's figure is the median of its runs). fastestMs: from the fastest ` +
+    'round (other processes only add time); medianMs: from the median round. slowerThanAWiderLayer: counts where a wider layer of ' +
     'the same form has a faster fastest round.',
   rounds,
   minutes: round((performance.now() - started) / 60000, 2),
