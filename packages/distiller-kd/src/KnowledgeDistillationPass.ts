@@ -119,6 +119,7 @@ export class KnowledgeDistillationPass implements Pass {
         trainLoss: result.history.map((h) => h.trainLoss),
         epochValidationAccuracy: result.history.map((h) => h.validationAccuracy),
         features: result.features.map((f) => `${f.student} <- ${f.teacher}${f.projection === undefined ? '' : ' (projected)'}`),
+        augmentation: this.options.augmentation ?? null,
         seconds: (performance.now() - began) / 1000,
       },
     };

@@ -107,4 +107,22 @@ describe('distiller-kd plugin', () => {
       await session.release();
     }
   });
+
+  it('should pass its augmentation to the run and report it', async () => {
+    const { pass } = resolve({ temperature: 2, alpha: 0.5, learningRate: 1e-3, steps: 2, batchSize: 16, augmentation: { translate: 2, flip: true } });
+    const bytes = new Uint8Array(await readFile(lenetFile));
+    const context: PassContext = {
+      logger: silentLogger,
+      target: { device: 'cpu', threads: 1, batch: 1 },
+      original: { path: lenetFile, bytes },
+      datasets: { train: split(path.join(fixtures, 'fmnist-calib.x.npy'), path.join(fixtures, 'fmnist-calib.y.npy')) },
+      workDir,
+      seed: 1,
+    };
+    const result = await pass.apply({ path: lenetFile, bytes }, {}, context);
+    expect(result.report).toMatchObject({ steps: 2, stop: 'step-budget', augmentation: { translate: 2, flip: true } });
+    // It reaches the Trainer: a shift as large as LeNet's 28x28 input is refused there.
+    const tooFar = resolve({ temperature: 2, alpha: 0.5, learningRate: 1e-3, steps: 2, augmentation: { translate: 28 } }).pass;
+    await expect(tooFar.apply({ path: lenetFile, bytes }, {}, context)).rejects.toThrow(/translate 28 shifts .* 28x28 pixels/);
+  });
 });
