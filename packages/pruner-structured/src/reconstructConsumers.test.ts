@@ -148,7 +148,7 @@ describe('reconstructConsumers', () => {
     const pruner = new StructuredPruner(original);
     const { model: pruned, plan } = pruner.prune({ ratio: 0.5, roundTo: 8 });
     const calib = await loadDataset({ x: fixturePath('fmnist-calib.x.npy') });
-    const feeds = Array.from(modelFeeds(calib, ['input'], 64, 128));
+    const feeds = Array.from(modelFeeds(calib, ['input'], 64, 192));
     const val = (await loadDataset({ x: fixturePath('fmnist-val-2k.x.npy'), y: fixturePath('fmnist-val-2k.y.npy') })).slice(0, 500);
     const recalibrated = pruned.clone();
     await recalibrateBatchNorm(recalibrated, feeds);
@@ -156,8 +156,9 @@ describe('reconstructConsumers', () => {
     await recalibrateBatchNorm(pruned, feeds);
     const batchNormOnly = await modelAccuracy(recalibrated, val);
     const reconstructed = await modelAccuracy(pruned, val);
-    console.log(`ResNet-8 50% (128 calibration samples, 500 evaluation samples): BatchNorm re-estimation ${batchNormOnly}, reconstruction + BatchNorm re-estimation ${reconstructed}`);
-    expect(report.layers.length).toBeGreaterThanOrEqual(8);
+    console.log(`ResNet-8 50% (192 calibration samples, 500 evaluation samples): BatchNorm re-estimation ${batchNormOnly}, reconstruction + BatchNorm re-estimation ${reconstructed}`);
+    // 192 samples leave the fc layer (33 unknowns) enough rows: every reader of removed channels is refitted.
+    expect(report.layers).toHaveLength(9);
     for (const layer of report.layers) expect(layer.errorAfter).toBeLessThan(layer.errorBefore);
     expect(reconstructed).toBeGreaterThan(batchNormOnly + 0.2);
   });
