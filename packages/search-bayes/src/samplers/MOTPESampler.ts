@@ -23,6 +23,17 @@ export function uniformWeights(n: number): Float64Array {
  */
 export class MOTPESampler extends TPESampler {
   constructor(options: TPESamplerOptions = {}) {
-    super({ considerEndpoints: true, gamma: motpeGamma, weights: uniformWeights, multivariate: true, ...options });
+    // The estimator of Optuna 3.1's MOTPE (Scott's-rule widths, the prior in the gaps, scale-free
+    // scores), modelling parameters jointly; TPESampler's single-objective defaults are Optuna 5.0's.
+    super({
+      considerEndpoints: true,
+      gamma: motpeGamma,
+      weights: uniformWeights,
+      multivariate: true,
+      multivariateBandwidth: 'scott',
+      priorInNeighbourGaps: true,
+      exactDensity: false,
+      ...options,
+    });
   }
 }

@@ -137,15 +137,18 @@ describe('TPESampler', () => {
   });
 
   it('should spread parallel asks with the constant liar', async () => {
-    const spread = async (constantLiar: boolean): Promise<number> => {
-      const study = await minimizeBranin(new TPESampler({ seed: 8, constantLiar }), 20);
-      const pending = Array.from({ length: 8 }, () => study.ask());
-      const points = pending.map((trial) => [trial.suggestFloat('x', -5, 10), trial.suggestFloat('y', 0, 15)] as const);
+    const spread = async (constantLiar: boolean, multivariate: boolean): Promise<number> => {
+      const study = await minimizeBranin(new TPESampler({ seed: 8, constantLiar, multivariate }), 20);
+      // Eight workers each ask for a trial and suggest its parameters, none of them finishing yet.
+      const points = Array.from({ length: 8 }, () => {
+        const trial = study.ask();
+        return [trial.suggestFloat('x', -5, 10), trial.suggestFloat('y', 0, 15)] as const;
+      });
       let total = 0;
       for (let i = 0; i < points.length; i++) for (let j = i + 1; j < points.length; j++) total += Math.hypot(points[i]![0] - points[j]![0], points[i]![1] - points[j]![1]);
       return total;
     };
-    expect(await spread(true)).toBeGreaterThan(await spread(false));
+    for (const multivariate of [true, false]) expect(await spread(true, multivariate), `multivariate: ${multivariate}`).toBeGreaterThan(await spread(false, multivariate));
   });
 
   it('should prefer feasible regions when trials carry constraints', async () => {

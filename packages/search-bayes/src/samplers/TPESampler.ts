@@ -31,20 +31,20 @@ export interface TPESamplerOptions {
   readonly priorWeight?: number;
   readonly considerMagicClip?: boolean;
   readonly considerEndpoints?: boolean;
-  /** Score candidates with the kernels' true densities rather than Optuna's scale-free scores [false]; see ParzenEstimatorParameters. */
+  /**
+   * Score candidates with the kernels' true densities (with each kernel's 1/sigma), as Optuna >= 3.5
+   * does [true]; `false` is Optuna 3.1's scale-free scores. See ParzenEstimatorParameters.
+   */
   readonly exactDensity?: boolean;
-  /** Model the parameters jointly (multivariate TPE) rather than one by one [false]. */
+  /** Model the parameters jointly (multivariate TPE, Optuna 5.0's default) rather than one by one [true]. */
   readonly multivariate?: boolean;
   /**
-   * Kernel widths when `multivariate`: Scott's rule as Optuna ['scott'], or each kernel as wide as
-   * the univariate rule's gaps to its neighbours, per dimension ('neighbourGaps'). 200 trials,
-   * medians of seeds 1-10 / 101-120, Scott vs neighbour gaps: Branin 0.4409 / 0.4305 vs 0.3992 /
-   * 0.4001, Ackley-10 13.52 / 13.24 vs 8.96 / 9.63, Rosenbrock-5 79.7 / 63.8 vs 7.47 / 48.1,
-   * Hartmann-6 -3.163 / -3.180 vs -3.169 / -3.168 (univariate: 0.4079 / 0.4034, 14.89 / 13.11,
-   * 30.8 / 19.7, -3.205 / -3.237). Not the default: it is worse than univariate TPE on Hartmann-6.
+   * Kernel widths when `multivariate`: each kernel as wide as the univariate rule's gaps to its
+   * neighbours, per dimension, as Optuna 5.0 ['neighbourGaps'], or one width per dimension by
+   * Scott's rule, 0.2 range n^(-1/(d+4)), as Optuna 3.1 to 4.x ('scott').
    */
   readonly multivariateBandwidth?: 'scott' | 'neighbourGaps';
-  /** Count the prior's centre among the neighbours that set kernel widths [true, Optuna 3.1]; see ParzenEstimatorParameters. */
+  /** Count the prior's centre among the neighbours that set kernel widths [false, as Optuna >= 4.6; Optuna 3.1: true]. */
   readonly priorInNeighbourGaps?: boolean;
   /**
    * Count running trials as bad ones (constant liar), so that parallel workers asking at the same
@@ -65,12 +65,19 @@ interface Observations {
 const eps = 1e-12;
 
 /**
- * The tree-structured Parzen estimator (Optuna's `TPESampler`, with its defaults): after the
- * start-up trials, finished trials are split into a good group (the best `gamma(n)`; for several
+ * The tree-structured Parzen estimator (Optuna's `TPESampler`): after the start-up trials, finished trials are split into a good group (the best `gamma(n)`; for several
  * objectives, by non-domination rank then hypervolume contribution) and the rest; each
  * suggestion draws `eiCandidates` points from the good group's Parzen estimator l(x) and keeps
  * the one maximizing l(x) / g(x). With constraints on the trials, feasible trials are preferred
  * for the good group (c-TPE as Optuna does it).
+ *
+ * The defaults are Optuna 5.0's estimator (joint kernels with neighbour-gap widths, the prior out
+ * of the gaps, true densities) with Optuna 3.1's gamma, weights and 24 candidates; `{ multivariate:
+ * false, exactDensity: false, priorInNeighbourGaps: true }` is Optuna 3.1's TPE, whose estimator
+ * gives the same log densities as Optuna 3.1's (ParzenEstimator.python.test.ts). Over 200 trials
+ * on seeds 101-140 (bench/searchTpeVariants.ts), medians of the best value, these defaults vs
+ * Optuna 3.1's semantics: Branin 0.4013 vs 0.4041, Hartmann-6 -3.268 vs -3.243, Rosenbrock-5 21.0
+ * vs 26.2, Ackley-10 9.90 vs 13.30, at less CPU per trial (one joint suggestion per trial).
  */
 export class TPESampler implements Sampler {
   private readonly random: SeededRandom;
@@ -89,7 +96,7 @@ export class TPESampler implements Sampler {
     this.startupTrials = options.startupTrials ?? 10;
     this.eiCandidates = options.eiCandidates ?? 24;
     this.gamma = options.gamma ?? defaultGamma;
-    this.multivariate = options.multivariate ?? false;
+    this.multivariate = options.multivariate ?? true;
     this.constantLiar = options.constantLiar ?? false;
     this.parzenParameters = {
       priorWeight: options.priorWeight ?? 1,
@@ -97,9 +104,9 @@ export class TPESampler implements Sampler {
       considerEndpoints: options.considerEndpoints ?? false,
       weights: options.weights ?? defaultWeights,
       multivariate: this.multivariate,
-      exactDensity: options.exactDensity ?? false,
-      multivariateBandwidth: options.multivariateBandwidth ?? 'scott',
-      priorInNeighbourGaps: options.priorInNeighbourGaps ?? true,
+      exactDensity: options.exactDensity ?? true,
+      multivariateBandwidth: options.multivariateBandwidth ?? 'neighbourGaps',
+      priorInNeighbourGaps: options.priorInNeighbourGaps ?? false,
     };
   }
 
