@@ -45,9 +45,9 @@ export interface GPSamplerOptions {
   readonly outputWarping?: 'none' | 'yeoJohnson';
   /**
    * The prior on each lengthscale (inputs scaled to [0, 1]): 'optuna' (default), Optuna's, most
-   * likely at lengthscale 1 and tolerant of long ones; 'gamma', Gamma(3, 6) on the lengthscale (BoTorch's
-   * former default), which keeps lengthscales near 1/3, so the GP trusts its data less far away and
-   * the search explores more. 50 trials, median best of seeds 1-10 / 101-120, 'optuna' -> 'gamma':
+   * likely at lengthscale 1 and tolerant of long ones; 'gamma', Gamma(3, 6) on the lengthscale
+   * (BoTorch's former default), which keeps lengthscales near 1/3, so the GP trusts its data less
+   * far away and the search explores more. 50 trials, median best of seeds 1-10 / 101-120, 'optuna' -> 'gamma':
    * Ackley-10 12.87 / 11.82 -> 8.95 / 6.96, Hartmann-6 -3.203 / -3.3213 -> -3.259 / -3.3214,
    * but Rosenbrock-5 332 / 236 -> 655 / 514 (a smooth valley is found by trusting the data far
    * away); Branin 0.397888 / 0.397893 -> 0.397893 / 0.397893. Use 'gamma' for rugged objectives
