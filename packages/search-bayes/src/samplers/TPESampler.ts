@@ -77,7 +77,7 @@ const eps = 1e-12;
  * gives the same log densities as Optuna 3.1's (ParzenEstimator.python.test.ts). Over 200 trials
  * on seeds 101-140 (bench/searchTpeVariants.ts), medians of the best value, these defaults vs
  * Optuna 3.1's semantics: Branin 0.4013 vs 0.4041, Hartmann-6 -3.268 vs -3.243, Rosenbrock-5 21.0
- * vs 26.2, Ackley-10 9.90 vs 13.30, at less CPU per trial (one joint suggestion per trial).
+ * vs 26.2, Ackley-10 9.90 vs 13.30, at the same CPU cost (about 2 ms per trial on Ackley-10).
  */
 export class TPESampler implements Sampler {
   private readonly random: SeededRandom;
