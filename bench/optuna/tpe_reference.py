@@ -149,6 +149,7 @@ def main():
         with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
             json.dump(report, handle, indent=2)
             handle.write("\n")
+        os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates it private
         os.replace(handle.name, args.out)
         print(f"wrote {args.out}")
 
