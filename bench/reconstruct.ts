@@ -3,11 +3,11 @@
  * training-free recovery after structured pruning, least-squares reconstruction of the layers that
  * read removed channels (`reconstructConsumers`) against BatchNorm re-estimation alone.
  *
- * For each fixture and ratio (global L1, roundTo 8, as the CLI's default): top-1 accuracy on the
- * evaluation split (2,000 samples) of the pruned model as pruned, after BatchNorm re-estimation,
- * after reconstruction, and after reconstruction then BatchNorm re-estimation (both on the same
- * calibration samples), with the per-layer relative output errors before and after the refit and
- * the time reconstruction took. `--models resnet8-fmnist --ratios 0.5 --calib-samples 256
+ * For ResNet-8, LeNet-5 and VGG-11-BN (`--models`) at 30% and 50% (`--ratios`; global L1,
+ * roundTo 8, as the CLI's default): top-1 accuracy on the evaluation split (2,000 samples) of the
+ * pruned model as pruned, after BatchNorm re-estimation, after reconstruction, and after
+ * reconstruction then BatchNorm re-estimation (both on the same 1,000 calibration samples), with
+ * the per-layer relative output errors before and after the refit and the time reconstruction took. `--models resnet8-fmnist --ratios 0.5 --calib-samples 256
  * --max-rows 4000` is a smoke run.
  *
  * Writes bench/results/reconstruct.json (or `--out`).
@@ -29,7 +29,7 @@ const SPECS = {
   'vgg11bn-mnist': { calib: 'mnist-calib', val: 'mnist-test' },
 } as const;
 type Fixture = keyof typeof SPECS;
-const models = (benchOption('--models') ?? 'resnet8-fmnist').split(',') as Fixture[];
+const models = (benchOption('--models') ?? 'resnet8-fmnist,lenet5-fmnist,vgg11bn-mnist').split(',') as Fixture[];
 const ratios = (benchOption('--ratios') ?? '0.3,0.5').split(',').map(Number);
 const calibSamples = Number(benchOption('--calib-samples') ?? '1000');
 const maxRows = Number(benchOption('--max-rows') ?? '20000');
