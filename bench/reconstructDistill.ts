@@ -6,7 +6,7 @@
  * way on fmnist-calib (1,000 samples for reconstruction, 512 for BatchNorm re-estimation as in
  * the sweep), then distilled with the sweep's best recipe (`kept-channels-w1`: KD alpha 0.5, T 2,
  * matched kept-channel features with weight 1, AdamW without weight decay, lr 5e-3 cosine, batch
- * 64; the `-lr0.002` variants start gentler) for 3 epochs over fmnist-train-10k, seed 0. Accuracy on fmnist-val-2k after recovery and
+ * 64; the `-lr0.002` and `-warmup157` (one epoch of linear warm-up) variants start gentler) for 3 epochs over fmnist-train-10k, seed 0. Accuracy on fmnist-val-2k after recovery and
  * after every epoch. `--epochs 1 --only global-l1-reconstruct` is a smoke run.
  *
  * Writes bench/results/reconstruct-distill.json (runs added by name as they finish).
@@ -26,6 +26,8 @@ interface Variant {
   readonly recovery: 'reconstruct' | 'batchnorm';
   /** Default 5e-3, the sweep's; a start closer to the teacher may want a gentler one. */
   readonly learningRate?: number;
+  /** Linear warm-up steps (default 0): small first updates leave the reconstructed start intact longer. */
+  readonly warmupSteps?: number;
 }
 const VARIANTS: Record<string, Variant> = {
   'global-l1-reconstruct': { scope: 'global', recovery: 'reconstruct' },
@@ -34,6 +36,8 @@ const VARIANTS: Record<string, Variant> = {
   'uniform-l1-batchnorm': { scope: 'uniform', recovery: 'batchnorm' },
   'global-l1-reconstruct-lr0.002': { scope: 'global', recovery: 'reconstruct', learningRate: 2e-3 },
   'uniform-l1-reconstruct-lr0.002': { scope: 'uniform', recovery: 'reconstruct', learningRate: 2e-3 },
+  'uniform-l1-reconstruct-warmup157': { scope: 'uniform', recovery: 'reconstruct', warmupSteps: 157 },
+  'global-l1-reconstruct-warmup157': { scope: 'global', recovery: 'reconstruct', warmupSteps: 157 },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -90,7 +94,7 @@ for (const name of only) {
     featureWeight: 1,
     optimizer: { kind: 'adamw', weightDecay: 0 },
     learningRate: variant.learningRate ?? 5e-3,
-    warmupSteps: 0,
+    warmupSteps: variant.warmupSteps ?? 0,
     batchSize: 64,
   });
   const perEpoch = result.history.map((h) => h.validationAccuracy);
