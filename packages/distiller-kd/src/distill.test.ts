@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { create } from '@bufbuild/protobuf';
 import { ConfigError, DatasetError, ModelFormatError, SeededRandom } from '@open-autoglm/core';
-import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel, tensorToArray } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, makeModel, makeNode, makeTensorValueInfo, OnnxModel, tensorToArray } from '@open-autoglm/onnx';
 import { createSession, type Dataset, evaluateAccuracy, loadDataset } from '@open-autoglm/runtime';
 import { distill } from './distill.js';
 import { setUpFeaturePairs } from './featurePairs.js';
@@ -125,19 +124,15 @@ describe('distill', () => {
     const linear = (seed: number): OnnxModel => {
       const random = new SeededRandom(seed);
       return new OnnxModel(
-        create(ModelProtoSchema, {
-          irVersion: 8n,
-          opsetImport: [{ domain: '', version: 17n }],
-          graph: {
-            name: 'linear',
-            node: [makeNode('Flatten', ['input'], ['flat']), makeNode('Gemm', ['flat', 'W', 'b'], ['logits'], { transB: 1 })],
-            input: [makeTensorValueInfo('input', DataType.FLOAT, ['batch', 1, 28, 28])],
-            output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', 10])],
-            initializer: [
-              arrayToTensor('W', Float32Array.from({ length: 7840 }, () => random.nextNormal() * 0.05), [10, 784]),
-              arrayToTensor('b', new Float32Array(10), [10]),
-            ],
-          },
+        makeModel({
+          name: 'linear',
+          node: [makeNode('Flatten', ['input'], ['flat']), makeNode('Gemm', ['flat', 'W', 'b'], ['logits'], { transB: 1 })],
+          input: [makeTensorValueInfo('input', DataType.FLOAT, ['batch', 1, 28, 28])],
+          output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', 10])],
+          initializer: [
+            arrayToTensor('W', Float32Array.from({ length: 7840 }, () => random.nextNormal() * 0.05), [10, 784]),
+            arrayToTensor('b', new Float32Array(10), [10]),
+          ],
         }),
       );
     };

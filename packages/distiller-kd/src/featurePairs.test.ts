@@ -1,4 +1,3 @@
-import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, SeededRandom } from '@open-autoglm/core';
 import {
@@ -6,9 +5,9 @@ import {
   buildTrainingStep,
   DataType,
   initialTrainingState,
+  makeModel,
   makeNode,
   makeTensorValueInfo,
-  ModelProtoSchema,
   OnnxModel,
   tensorToArray,
 } from '@open-autoglm/onnx';
@@ -25,25 +24,21 @@ function convNet(width: number, seed: number): OnnxModel {
   const random = new SeededRandom(seed);
   const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => random.nextNormal() * 0.5);
   return new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'net',
-        node: [
-          makeNode('Conv', ['x', 'conv.weight'], ['features'], { kernel_shape: [1, 1] }, 'conv'),
-          makeNode('GlobalAveragePool', ['features'], ['pooled'], {}, 'pool'),
-          makeNode('Flatten', ['pooled'], ['flat'], {}, 'flatten'),
-          makeNode('Gemm', ['flat', 'fc.weight', 'fc.bias'], ['logits'], { transB: 1 }, 'fc'),
-        ],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', IN, SIDE, SIDE])],
-        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
-        initializer: [
-          arrayToTensor('conv.weight', values(width * IN), [width, IN, 1, 1]),
-          arrayToTensor('fc.weight', values(CLASSES * width), [CLASSES, width]),
-          arrayToTensor('fc.bias', values(CLASSES), [CLASSES]),
-        ],
-      },
+    makeModel({
+      name: 'net',
+      node: [
+        makeNode('Conv', ['x', 'conv.weight'], ['features'], { kernel_shape: [1, 1] }, 'conv'),
+        makeNode('GlobalAveragePool', ['features'], ['pooled'], {}, 'pool'),
+        makeNode('Flatten', ['pooled'], ['flat'], {}, 'flatten'),
+        makeNode('Gemm', ['flat', 'fc.weight', 'fc.bias'], ['logits'], { transB: 1 }, 'fc'),
+      ],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', IN, SIDE, SIDE])],
+      output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
+      initializer: [
+        arrayToTensor('conv.weight', values(width * IN), [width, IN, 1, 1]),
+        arrayToTensor('fc.weight', values(CLASSES * width), [CLASSES, width]),
+        arrayToTensor('fc.bias', values(CLASSES), [CLASSES]),
+      ],
     }),
   );
 }
@@ -151,31 +146,27 @@ function convBatchNormNet(channels: readonly number[]): OnnxModel {
   const fcKept = Float32Array.from({ length: CLASSES * channels.length }, (_, k) => fc[Math.floor(k / channels.length) * 4 + (channels[k % channels.length] as number)] as number);
   const width = channels.length;
   return new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'net',
-        node: [
-          makeNode('Conv', ['x', 'conv.weight'], ['conv'], { kernel_shape: [1, 1] }, 'conv'),
-          makeNode('BatchNormalization', ['conv', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], ['bn'], {}, 'bn'),
-          makeNode('Relu', ['bn'], ['act'], {}, 'relu'),
-          makeNode('GlobalAveragePool', ['act'], ['pooled'], {}, 'pool'),
-          makeNode('Flatten', ['pooled'], ['flat'], {}, 'flatten'),
-          makeNode('Gemm', ['flat', 'fc.weight', 'fc.bias'], ['logits'], { transB: 1 }, 'fc'),
-        ],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', IN, SIDE, SIDE])],
-        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
-        initializer: [
-          arrayToTensor('conv.weight', rows(conv, IN), [width, IN, 1, 1]),
-          arrayToTensor('bn.scale', rows(scale, 1), [width]),
-          arrayToTensor('bn.bias', rows(shift, 1), [width]),
-          arrayToTensor('bn.mean', rows(mean, 1), [width]),
-          arrayToTensor('bn.var', rows(variance, 1), [width]),
-          arrayToTensor('fc.weight', fcKept, [CLASSES, width]),
-          arrayToTensor('fc.bias', full(CLASSES), [CLASSES]),
-        ],
-      },
+    makeModel({
+      name: 'net',
+      node: [
+        makeNode('Conv', ['x', 'conv.weight'], ['conv'], { kernel_shape: [1, 1] }, 'conv'),
+        makeNode('BatchNormalization', ['conv', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], ['bn'], {}, 'bn'),
+        makeNode('Relu', ['bn'], ['act'], {}, 'relu'),
+        makeNode('GlobalAveragePool', ['act'], ['pooled'], {}, 'pool'),
+        makeNode('Flatten', ['pooled'], ['flat'], {}, 'flatten'),
+        makeNode('Gemm', ['flat', 'fc.weight', 'fc.bias'], ['logits'], { transB: 1 }, 'fc'),
+      ],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', IN, SIDE, SIDE])],
+      output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
+      initializer: [
+        arrayToTensor('conv.weight', rows(conv, IN), [width, IN, 1, 1]),
+        arrayToTensor('bn.scale', rows(scale, 1), [width]),
+        arrayToTensor('bn.bias', rows(shift, 1), [width]),
+        arrayToTensor('bn.mean', rows(mean, 1), [width]),
+        arrayToTensor('bn.var', rows(variance, 1), [width]),
+        arrayToTensor('fc.weight', fcKept, [CLASSES, width]),
+        arrayToTensor('fc.bias', full(CLASSES), [CLASSES]),
+      ],
     }),
   );
 }

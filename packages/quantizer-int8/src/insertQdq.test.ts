@@ -1,5 +1,4 @@
-import { create } from '@bufbuild/protobuf';
-import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, type NodeProto, OnnxModel } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, makeModel, makeNode, makeTensorValueInfo, type NodeProto, OnnxModel } from '@open-autoglm/onnx';
 import { createSession, Dataset, type OptimizationLevel } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -18,26 +17,22 @@ const X = Float32Array.from([0.2, -0.5, 1.0, 0.3, -0.9, 0.4, 0.1, 0.8]);
 /** x [2, 4] -> Gemm (W [3, 4] transposed, bias) -> Relu -> Flatten -> identity Gemm -> y. */
 function gemmReluModel(): OnnxModel {
   return new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'gemm-relu',
-        node: [
-          makeNode('Gemm', ['x', 'w', 'b'], ['t'], { transB: 1 }, 'fc'),
-          makeNode('Relu', ['t'], ['r'], {}, 'relu'),
-          makeNode('Flatten', ['r'], ['f'], {}, 'flatten'),
-          makeNode('Gemm', ['f', 'w2', 'b2'], ['y'], { transB: 1 }, 'head'),
-        ],
-        initializer: [
-          arrayToTensor('w', W, [N, K]),
-          arrayToTensor('b', B, [N]),
-          arrayToTensor('w2', Float32Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]), [N, N]),
-          arrayToTensor('b2', new Float32Array(N), [N]),
-        ],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', K])],
-        output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', N])],
-      },
+    makeModel({
+      name: 'gemm-relu',
+      node: [
+        makeNode('Gemm', ['x', 'w', 'b'], ['t'], { transB: 1 }, 'fc'),
+        makeNode('Relu', ['t'], ['r'], {}, 'relu'),
+        makeNode('Flatten', ['r'], ['f'], {}, 'flatten'),
+        makeNode('Gemm', ['f', 'w2', 'b2'], ['y'], { transB: 1 }, 'head'),
+      ],
+      initializer: [
+        arrayToTensor('w', W, [N, K]),
+        arrayToTensor('b', B, [N]),
+        arrayToTensor('w2', Float32Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]), [N, N]),
+        arrayToTensor('b2', new Float32Array(N), [N]),
+      ],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', K])],
+      output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', N])],
     }),
   );
 }

@@ -1,5 +1,4 @@
-import { create } from '@bufbuild/protobuf';
-import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, makeModel, makeNode, makeTensorValueInfo, OnnxModel } from '@open-autoglm/onnx';
 import { createSession, loadDataset, modelAccuracy } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -9,16 +8,12 @@ import { fixture, optimizedOpCounts } from './test-support/fixtures.js';
 /** y = x @ W + b as a Gemm with transB (W stored [N, K]), opset 17. */
 function gemmModel(weight: Float32Array, bias: Float32Array, k: number, n: number): OnnxModel {
   return new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'gemm',
-        node: [makeNode('Gemm', ['x', 'w', 'b'], ['y'], { transB: 1 }, 'fc')],
-        initializer: [arrayToTensor('w', weight, [n, k]), arrayToTensor('b', bias, [n])],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', k])],
-        output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', n])],
-      },
+    makeModel({
+      name: 'gemm',
+      node: [makeNode('Gemm', ['x', 'w', 'b'], ['y'], { transB: 1 }, 'fc')],
+      initializer: [arrayToTensor('w', weight, [n, k]), arrayToTensor('b', bias, [n])],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', k])],
+      output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', n])],
     }),
   );
 }

@@ -1,5 +1,4 @@
-import { create } from '@bufbuild/protobuf';
-import { arrayToTensor, DataType, makeNode, makeTensorValueInfo, ModelProtoSchema, OnnxModel } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, makeModel, makeNode, makeTensorValueInfo, OnnxModel } from '@open-autoglm/onnx';
 
 /** One Gemm of `gemmChain`: its own weight, or (`tiedTo`) the weight of an earlier layer. */
 export type GemmLayer =
@@ -16,19 +15,15 @@ export function gemmChain(k: number, layers: readonly GemmLayer[]): OnnxModel {
     return i === layers.length - 1 ? [gemm] : [gemm, makeNode('Relu', [output], [`r${i}`], {}, `relu${i}`)];
   });
   return new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'gemm-chain',
-        node: nodes,
-        initializer: layers.flatMap((layer, i) => [
-          ...('tiedTo' in layer ? [] : [arrayToTensor(`w${i}`, layer.weight, layer.dims)]),
-          arrayToTensor(`b${i}`, layer.bias, [layer.bias.length]),
-        ]),
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', k])],
-        output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', layers.at(-1)?.bias.length ?? 0])],
-      },
+    makeModel({
+      name: 'gemm-chain',
+      node: nodes,
+      initializer: layers.flatMap((layer, i) => [
+        ...('tiedTo' in layer ? [] : [arrayToTensor(`w${i}`, layer.weight, layer.dims)]),
+        arrayToTensor(`b${i}`, layer.bias, [layer.bias.length]),
+      ]),
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', k])],
+      output: [makeTensorValueInfo('y', DataType.FLOAT, ['batch', layers.at(-1)?.bias.length ?? 0])],
     }),
   );
 }

@@ -5,9 +5,9 @@ import {
   arrayToTensor,
   buildTrainingStep,
   DataType,
+  makeModel,
   makeNode,
   makeTensorValueInfo,
-  ModelProtoSchema,
   OnnxModel,
   type TrainingStepSpec,
 } from '@open-autoglm/onnx';
@@ -24,16 +24,12 @@ function imageClassifier(seed: number): OnnxModel {
   const random = new SeededRandom(seed);
   const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => random.nextNormal() * 0.5);
   return new OnnxModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      opsetImport: [{ domain: '', version: 17n }],
-      graph: {
-        name: 'image_classifier',
-        node: [makeNode('Flatten', ['x'], ['flat'], { axis: 1 }), makeNode('Gemm', ['flat', 'W', 'b'], ['logits'], { transB: 1 })],
-        input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 1, SIDE, SIDE])],
-        output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
-        initializer: [arrayToTensor('W', values(CLASSES * SIDE * SIDE), [CLASSES, SIDE * SIDE]), arrayToTensor('b', values(CLASSES), [CLASSES])],
-      },
+    makeModel({
+      name: 'image_classifier',
+      node: [makeNode('Flatten', ['x'], ['flat'], { axis: 1 }), makeNode('Gemm', ['flat', 'W', 'b'], ['logits'], { transB: 1 })],
+      input: [makeTensorValueInfo('x', DataType.FLOAT, ['batch', 1, SIDE, SIDE])],
+      output: [makeTensorValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])],
+      initializer: [arrayToTensor('W', values(CLASSES * SIDE * SIDE), [CLASSES, SIDE * SIDE]), arrayToTensor('b', values(CLASSES), [CLASSES])],
     }),
   );
 }
