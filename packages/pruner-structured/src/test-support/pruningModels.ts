@@ -11,12 +11,10 @@ import {
   arrayToTensor,
   DataType,
   GraphProtoSchema,
+  makeModel,
   makeNode,
   makeTensorValueInfo,
-  type ModelProto,
-  ModelProtoSchema,
   OnnxModel,
-  OperatorSetIdProtoSchema,
   type NodeProto,
   type TensorProto,
   tensorDims,
@@ -88,8 +86,7 @@ export function weight(name: string, dims: number[], seed: number): TensorProto 
 /** A model (opset 17) from hand-written nodes, initializers, inputs and outputs. */
 export function handBuiltModel(nodes: NodeProto[], initializer: TensorProto[], input: ValueInfoProto[], output: ValueInfoProto[]): OnnxModel {
   const graph = create(GraphProtoSchema, { name: 'hand-built', input, output, initializer, node: nodes });
-  const opsetImport = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })];
-  return new OnnxModel(create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph }));
+  return new OnnxModel(makeModel(graph, { producerName: 'pruner-tests' }));
 }
 
 
@@ -139,10 +136,7 @@ export function smallConvModel(options: SmallModelOptions = {}): OnnxModel {
     // Exporters declare the shapes of custom ops, which no shape inference knows.
     valueInfo: options.customOp === true ? [makeTensorValueInfo('a_custom', DataType.FLOAT, ['batch', 8, 8, 8])] : [],
   });
-  const opsetImport = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })];
-  if (options.customOp === true) opsetImport.push(create(OperatorSetIdProtoSchema, { domain: 'com.example', version: 1n }));
-  const proto: ModelProto = create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph });
-  return new OnnxModel(proto);
+  return new OnnxModel(makeModel(graph, { producerName: 'pruner-tests', ...(options.customOp === true ? { extraOpsets: { 'com.example': 1 } } : {}) }));
 }
 
 /**
@@ -184,8 +178,7 @@ export function concatModel(): OnnxModel {
     initializer: initializers,
     node: nodes,
   });
-  const opsetImport = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })];
-  return new OnnxModel(create(ModelProtoSchema, { irVersion: 8n, producerName: 'pruner-tests', opsetImport, graph }));
+  return new OnnxModel(makeModel(graph, { producerName: 'pruner-tests' }));
 }
 
 /**
