@@ -62,7 +62,7 @@ export const prunerOptionsSchema = z.strictObject({
    * Refit the layers that read removed channels by least squares on the calibration split, so
    * their outputs match the original model's (see `reconstructConsumers`), instead of re-estimating
    * BatchNorm statistics: when on, `recalibrate` is not applied (re-estimation after the refit
-   * lowered accuracy, ResNet-8 at 50%: 83.3% -> 77.9%; see the README). Needs `data.calib`.
+   * lowered accuracy, ResNet-8 at 50%: 83.9% -> 78.25%; see the README). Needs `data.calib`.
    */
   reconstruct: z.boolean().default(false),
   /** Calibration samples used for BatchNorm re-estimation, bias correction and Taylor gradients. */
