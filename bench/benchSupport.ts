@@ -31,3 +31,13 @@ export function trainingSplitFiles(): { readonly x: string; readonly y: string }
   }
   return undefined;
 }
+
+/** `trainingSplitFiles()`, or exit with one message saying where `benchmark` looks for the files. */
+export function requireTrainingSplitFiles(benchmark: string): { readonly x: string; readonly y: string } {
+  const files = trainingSplitFiles();
+  if (files === undefined) {
+    console.error(`${benchmark} needs fmnist-train-10k.{x,y}.npy (31 MB, not in the repository): put them in fixtures/ or ../shared/fixtures/ and rerun.`);
+    process.exit(1);
+  }
+  return files;
+}

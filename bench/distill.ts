@@ -36,7 +36,7 @@ import { distill, type DistillResult, type FeatureMatching } from '@open-autoglm
 import { buildTrainingStep, countModelStats, learningRateAt, OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
 import { type Dataset, type ImageAugmentation, loadDataset, modelAccuracy, Trainer } from '@open-autoglm/runtime';
-import { trainingSplitFiles } from './benchSupport.js';
+import { requireTrainingSplitFiles } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -68,13 +68,7 @@ const AUGMENTATION: ImageAugmentation | undefined =
 const target = { device: 'cpu' as const, threads: THREADS };
 
 function trainFiles(): [string, string] {
-  const files = trainingSplitFiles();
-  if (files === undefined) {
-    console.error(
-      'bench:distill needs fmnist-train-10k.{x,y}.npy (31 MB, not in the repository): put them in fixtures/ or ../shared/fixtures/ and rerun.',
-    );
-    process.exit(1);
-  }
+  const files = requireTrainingSplitFiles('bench:distill');
   return [files.x, files.y];
 }
 

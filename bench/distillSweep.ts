@@ -27,7 +27,7 @@ import {
   StructuredPruner,
 } from '@open-autoglm/pruner-structured';
 import { augmentImageBatch, Dataset, DEFAULT_FEATURE, type ImageAugmentation, loadDataset, modelAccuracy, SeededRandom } from '@open-autoglm/runtime';
-import { benchOption, trainingSplitFiles } from './benchSupport.js';
+import { benchOption, requireTrainingSplitFiles } from './benchSupport.js';
 
 interface PruningChoice {
   /** `uniform`: every prunable group keeps half its channels; `global`: half of all channels, ranked across groups. */
@@ -138,11 +138,7 @@ if (only.length === 0 || unknown.length > 0) {
   console.error(`Give --only with variant names among: ${Object.keys(VARIANTS).join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}.`);
   process.exit(1);
 }
-const trainingSplit = trainingSplitFiles();
-if (trainingSplit === undefined) {
-  console.error('The sweep needs fmnist-train-10k.{x,y}.npy (not in the repository): put them in fixtures/ or ../shared/fixtures/ and rerun.');
-  process.exit(1);
-}
+const trainingSplit = requireTrainingSplitFiles('The distillation sweep');
 
 const teacher = await OnnxModel.load(join(fixtures, 'resnet8-fmnist.onnx'));
 const train = await loadDataset({ x: trainingSplit.x, y: trainingSplit.y });

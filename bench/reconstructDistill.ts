@@ -19,7 +19,7 @@ import { distill } from '@open-autoglm/distiller-kd';
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { modelFeeds, recalibrateBatchNorm, reconstructConsumers, StructuredPruner } from '@open-autoglm/pruner-structured';
 import { loadDataset, modelAccuracy } from '@open-autoglm/runtime';
-import { benchOption, trainingSplitFiles } from './benchSupport.js';
+import { benchOption, requireTrainingSplitFiles } from './benchSupport.js';
 
 interface Variant {
   readonly scope: 'global' | 'uniform';
@@ -53,11 +53,7 @@ if (unknown.length > 0) {
   console.error(`Unknown variant(s) ${unknown.join(', ')}; choose among ${Object.keys(VARIANTS).join(', ')}.`);
   process.exit(1);
 }
-const trainingSplit = trainingSplitFiles();
-if (trainingSplit === undefined) {
-  console.error('This benchmark needs fmnist-train-10k.{x,y}.npy (not in the repository): put them in fixtures/ or ../shared/fixtures/ and rerun.');
-  process.exit(1);
-}
+const trainingSplit = requireTrainingSplitFiles('bench:reconstruct-distill');
 
 const teacher = await OnnxModel.load(join(fixtures, 'resnet8-fmnist.onnx'));
 const train = await loadDataset({ x: trainingSplit.x, y: trainingSplit.y });
