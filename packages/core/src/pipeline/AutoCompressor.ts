@@ -22,6 +22,7 @@ import { PassOutputCache } from './PassOutputCache.js';
 import { describeViolations, planObjectives, type ModelMetrics, type ObjectivePlan } from './planObjectives.js';
 import { preparePipeline, type PreparedPipeline } from './preparePipeline.js';
 import { renderReportHtml } from './renderReportHtml.js';
+import { startRecordTrial } from './startRecordTrial.js';
 import { recoverOutputFolder, replaceOutputFolder } from './replaceOutputFolder.js';
 import { withPassOptions } from './withPassOptions.js';
 import { writeOutputFile } from './writeOutputFile.js';
@@ -232,7 +233,7 @@ export class AutoCompressor {
           break;
         }
         const trial = pending?.trial ?? (await askTrial(study, distributions));
-        const recordTrialId = pending?.recordTrialId ?? (record === undefined || recordStudyId === undefined ? undefined : startRecordTrial(record, recordStudyId, trial, distributions));
+        const recordTrialId = pending?.recordTrialId ?? (record === undefined || recordStudyId === undefined ? undefined : startRecordTrial(record, recordStudyId, trial.params, distributions));
         pending = undefined;
         this.#emit({ type: 'trialStart', trial: trial.number, index: finished + 1, total: budget });
         const trialStarted = Date.now();
@@ -597,15 +598,6 @@ async function copyOutputFile(from: string, to: string): Promise<void> {
 
 function trialModelFile(workDir: string, trialNumber: number): string {
   return path.join(workDir, 'models', `trial-${trialNumber}.onnx`);
-}
-
-function startRecordTrial(record: StudyStorage, studyId: number, trial: Trial, distributions: Record<string, ParameterDistribution>): number {
-  const id = record.createTrial(studyId);
-  for (const [name, value] of Object.entries(trial.params)) {
-    const distribution = distributions[name];
-    if (distribution !== undefined) record.setTrialParam(id, name, value, distribution);
-  }
-  return id;
 }
 
 /** What a trial's record keeps besides params and values: metrics, why it is infeasible, its error, pass reports. */

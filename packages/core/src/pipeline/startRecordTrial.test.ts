@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { ParameterDistribution } from '../contracts/SearchSpace.js';
+import type { StudyStorage } from '../contracts/StudyStorage.js';
+import { InMemoryStorage } from '../study/InMemoryStorage.js';
+import { startRecordTrial } from './startRecordTrial.js';
+
+const distributions: Record<string, ParameterDistribution> = {
+  'pass.bits.conv1': { kind: 'int', low: 3, high: 8 },
+  'pass.bits.fc1': { kind: 'int', low: 3, high: 8 },
+  'pass.ratio': { kind: 'float', low: 0, high: 0.9 },
+};
+const params = { 'pass.bits.conv1': 4, 'pass.bits.fc1': 7, 'pass.ratio': 0.375 };
+
+class ProcessKilled extends Error {}
+
+/** The storage of a process killed (kill -9) after `writesBeforeKill` storage writes: the next write never happens. */
+function killedAfter(storage: StudyStorage, writesBeforeKill: number): StudyStorage {
+  let writes = 0;
+  return new Proxy(storage, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      const isWrite = typeof property === 'string' && /^(create|set|delete)/.test(property);
+      return (...args: unknown[]): unknown => {
+        if (isWrite && writes++ === writesBeforeKill) throw new ProcessKilled();
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+describe('startRecordTrial', () => {
+  it('should record the trial running with every param the search space names', () => {
+    const storage = new InMemoryStorage();
+    const studyId = storage.createStudy('autoglm', ['maximize']);
+    const id = startRecordTrial(storage, studyId, { ...params, 'not.in.the.space': 1 }, distributions);
+    expect(storage.getTrial(id)).toMatchObject({ number: 0, state: 'running', params, distributions });
+  });
+
+  it('should leave no trial or a whole one however few of its writes a killed process made', () => {
+    // A resumed run replays a running trial by its params: some of them only, and the strategy's proposal cannot match.
+    for (let writesBeforeKill = 0; writesBeforeKill <= Object.keys(params).length + 1; writesBeforeKill++) {
+      const storage = new InMemoryStorage();
+      const studyId = storage.createStudy('autoglm', ['maximize']);
+      try {
+        startRecordTrial(killedAfter(storage, writesBeforeKill), studyId, params, distributions);
+      } catch (error) {
+        if (!(error instanceof ProcessKilled)) throw error;
+      }
+      const left = storage.getAllTrials(studyId).map((t) => ({ state: t.state, params: t.params }));
+      expect(left, `killed after ${writesBeforeKill} write(s)`).toEqual(writesBeforeKill === 0 ? [] : [{ state: 'running', params }]);
+    }
+  });
+});
