@@ -45,7 +45,13 @@ export function createSampler(options: SearchBayesOptions): Sampler {
         ...(options.crossover === undefined ? {} : { crossover: options.crossover }),
       });
     case 'gp':
-      return new GPSampler({ ...seed, ...(options.startupTrials === undefined ? {} : { startupTrials: options.startupTrials }) });
+      return new GPSampler({
+        ...seed,
+        ...(options.startupTrials === undefined ? {} : { startupTrials: options.startupTrials }),
+        ...(options.lengthscalePrior === undefined ? {} : { lengthscalePrior: options.lengthscalePrior }),
+        ...(options.priorMean === undefined ? {} : { priorMean: options.priorMean }),
+        ...(options.startupDesign === undefined ? {} : { startupDesign: options.startupDesign }),
+      });
   }
 }
 

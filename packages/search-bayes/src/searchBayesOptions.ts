@@ -11,6 +11,9 @@ const optionsBySampler: Readonly<Record<string, readonly string[]>> = {
   constantLiar: tpeOnly,
   populationSize: ['nsga2'],
   crossover: ['nsga2'],
+  lengthscalePrior: ['gp'],
+  priorMean: ['gp'],
+  startupDesign: ['gp'],
 };
 
 /** The plugin's `with:` options (strict: a misspelt key, or an option of another sampler, is an error). */
@@ -34,6 +37,15 @@ export const searchBayesOptionsSchema = z
     populationSize: z.int().min(2).optional(),
     /** Crossover of NSGA-II: uniform (default) or simulated binary (sbx). */
     crossover: z.enum(['uniform', 'sbx']).optional(),
+    /**
+     * The GP's prior on its lengthscales: optuna (default, Optuna's, trusts the data far away) or
+     * gamma (Gamma(3, 6) on the lengthscale: explores more; for rugged objectives with several basins).
+     */
+    lengthscalePrior: z.enum(['optuna', 'gamma']).optional(),
+    /** What the GP predicts far from every trial: the average value (default, Optuna's) or the worst value seen. */
+    priorMean: z.enum(['worst', 'average']).optional(),
+    /** How the GP's start-up trials are drawn: random (default, Optuna's) or latinHypercube. */
+    startupDesign: z.enum(['latinHypercube', 'random']).optional(),
     /** Stops unpromising trials from their intermediate values: median (default), successiveHalving, or none. */
     pruner: z.enum(['median', 'successiveHalving', 'none']).default('median'),
   })

@@ -1,5 +1,5 @@
 import { NopPruner, RandomSampler, UnsupportedOperationError } from '@open-autoglm/core';
-import type { Study } from '@open-autoglm/core';
+import type { Sampler, Study } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
 import { createSampler } from '../BayesStrategy.js';
 import { searchBayesOptionsSchema } from '../searchBayesOptions.js';
@@ -17,9 +17,9 @@ async function minimizeBranin(study: Study, trials: number): Promise<number> {
 }
 
 describe('GPSampler', () => {
-  it('should beat random search on Branin at 30 trials for every seed tried', async () => {
+  it.each(['worst', 'average'] as const)('should beat random search on Branin at 30 trials for every seed tried (prior mean %s)', async (priorMean) => {
     for (const seed of [1, 2, 3]) {
-      const gp = await minimizeBranin(createStudy({ directions: ['minimize'], sampler: new GPSampler({ seed }), pruner: new NopPruner() }), 30);
+      const gp = await minimizeBranin(createStudy({ directions: ['minimize'], sampler: new GPSampler({ seed, priorMean }), pruner: new NopPruner() }), 30);
       const random = await minimizeBranin(createStudy({ directions: ['minimize'], sampler: new RandomSampler({ seed }), pruner: new NopPruner() }), 30);
       expect(gp).toBeLessThan(random);
       // The global minimum is 0.397887.
@@ -51,6 +51,28 @@ describe('GPSampler', () => {
       expect(Math.abs((params.ratio as number) / 0.05 - Math.round((params.ratio as number) / 0.05))).toBeLessThan(1e-9);
       expect(['relu', 'gelu', 'tanh']).toContain(params.act);
     }
+  });
+
+  it('should draw the latinHypercube start-up trials one per stratum of every parameter', async () => {
+    const study = createStudy({ directions: ['minimize'], sampler: new GPSampler({ seed: 9, startupTrials: 8, startupDesign: 'latinHypercube' }), pruner: new NopPruner() });
+    await study.optimize(
+      (trial) => {
+        const x = trial.suggestFloat('x', -4, 4);
+        const lr = trial.suggestFloat('lr', 1e-4, 1, { log: true });
+        const n = trial.suggestInt('n', 0, 7);
+        const kind = trial.suggestCategorical('kind', ['a', 'b', 'c', 'd']);
+        return x * x + lr + n + (kind === 'a' ? 0 : 1);
+      },
+      { trials: 8 },
+    );
+    const params = study.trials.map((t) => t.params as { x: number; lr: number; n: number; kind: string });
+    const strata = (values: number[]): number[] => values.map((v) => Math.floor(v * 8)).sort((a, b) => a - b);
+    const everyStratum = [0, 1, 2, 3, 4, 5, 6, 7];
+    expect(strata(params.map((p) => (p.x + 4) / 8))).toEqual(everyStratum);
+    expect(strata(params.map((p) => Math.log10(p.lr) / 4 + 1))).toEqual(everyStratum);
+    // Eight grid points, eight strata: each integer once; four choices: each twice.
+    expect(params.map((p) => p.n).sort((a, b) => a - b)).toEqual(everyStratum);
+    expect(params.map((p) => p.kind).sort()).toEqual(['a', 'a', 'b', 'b', 'c', 'c', 'd', 'd']);
   });
 
   it('should search wide integer grids (line search) and categorical choices (exhaustive)', async () => {
@@ -89,7 +111,17 @@ describe('GPSampler', () => {
     await expect(study.optimize((trial) => [trial.suggestFloat('x', 0, 1), 1], { trials: 1 })).rejects.toThrow(UnsupportedOperationError);
   });
 
-  it('should be what the plugin creates for sampler "gp"', () => {
+  it('should be what the plugin creates for sampler "gp", with the GP options passed on', async () => {
     expect(createSampler(searchBayesOptionsSchema.parse({ sampler: 'gp', trials: 20, seed: 3, startupTrials: 5 }))).toBeInstanceOf(GPSampler);
+    const proposals = async (sampler: Sampler): Promise<unknown[]> => {
+      const study = createStudy({ directions: ['minimize'], sampler, pruner: new NopPruner() });
+      await minimizeBranin(study, 5);
+      return study.trials.map((t) => t.params);
+    };
+    const options = { seed: 3, startupTrials: 3, lengthscalePrior: 'gamma', priorMean: 'average', startupDesign: 'random' } as const;
+    const fromPlugin = await proposals(createSampler(searchBayesOptionsSchema.parse({ sampler: 'gp', trials: 5, ...options })));
+    expect(fromPlugin).toEqual(await proposals(new GPSampler(options)));
+    expect(fromPlugin).not.toEqual(await proposals(new GPSampler({ seed: 3, startupTrials: 3 })));
+    expect(() => searchBayesOptionsSchema.parse({ sampler: 'tpe', trials: 5, priorMean: 'worst' })).toThrow(/priorMean applies to sampler gp, not tpe/);
   });
 });

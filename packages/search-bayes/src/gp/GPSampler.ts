@@ -1,6 +1,7 @@
 import { RandomSampler, SeededRandom, UnsupportedOperationError } from '@open-autoglm/core';
 import type { FrozenTrial, ParameterDistribution, ParameterValue, RelativeSearchSpace, Sampler, Study, TrialParams } from '@open-autoglm/core';
 import { intersectionSearchSpace } from '../samplers/intersectionSearchSpace.js';
+import { LatinHypercubeDesign } from './LatinHypercubeDesign.js';
 import { fitKernelParams, gammaLengthscalePrior, optunaLengthscalePrior } from './fitKernelParams.js';
 import type { LengthscalePrior } from './fitKernelParams.js';
 import type { GaussianProcess, KernelParams } from './GaussianProcess.js';
@@ -12,8 +13,16 @@ import { fitYeoJohnsonLambda, yeoJohnson } from './yeoJohnson.js';
 
 export interface GPSamplerOptions {
   readonly seed?: number;
-  /** Trials drawn by `independentSampler` before the GP takes over; default 10 (Optuna's). */
+  /** Trials drawn as `startupDesign` says before the GP takes over; default 10 (Optuna's). */
   readonly startupTrials?: number;
+  /**
+   * How the start-up trials are drawn: 'random' by `independentSampler` (Optuna's way);
+   * 'latinHypercube' as a Latin hypercube of `startupTrials` points, each parameter's values one
+   * per equal stratum of its range (parameters outside it, single-valued ones, and trials beyond
+   * the start-up still go to `independentSampler`). Default 'random'; see the README for what each
+   * measured.
+   */
+  readonly startupDesign?: 'random' | 'latinHypercube';
   /** The objective has no noise: pin the GP's noise variance at its floor. Default false. */
   readonly deterministicObjective?: boolean;
   /**
@@ -54,6 +63,15 @@ export interface GPSamplerOptions {
    * with several basins.
    */
   readonly lengthscalePrior?: 'optuna' | 'gamma';
+  /**
+   * The GP's constant prior mean, which it predicts far from every observation: 'average', the
+   * mean of the (standardized) values, as Optuna; 'worst', the worst value observed, so that the
+   * unexplored corners of the space are not expected to be average, and expected improvement
+   * spends fewer trials there (De Ath, Fieldsend & Everson 2020, "What do you mean? The role of
+   * the mean function in Bayesian optimisation": the worst observed value did best in higher
+   * dimensions). Default 'average'; see the README for what each measured.
+   */
+  readonly priorMean?: 'average' | 'worst';
 }
 
 /**
@@ -76,6 +94,8 @@ export class GPSampler implements Sampler {
   private readonly acquisitionTolerance: number;
   private readonly outputWarping: 'none' | 'yeoJohnson';
   private readonly lengthscalePrior: LengthscalePrior;
+  private readonly priorMean: 'average' | 'worst';
+  private readonly startupDesign: LatinHypercubeDesign | undefined;
   // Previous fits, to warm-start the next ones; dropped when the joint space changes.
   private cachedSpaceKey = '';
   private cachedObjectiveParams: KernelParams | undefined;
@@ -92,6 +112,8 @@ export class GPSampler implements Sampler {
     this.acquisitionTolerance = options.acquisitionTolerance ?? 1e-4;
     this.outputWarping = options.outputWarping ?? 'yeoJohnson';
     this.lengthscalePrior = options.lengthscalePrior === 'gamma' ? gammaLengthscalePrior(3, 6) : optunaLengthscalePrior;
+    this.priorMean = options.priorMean ?? 'average';
+    this.startupDesign = options.startupDesign === 'latinHypercube' && this.startupTrials > 0 ? new LatinHypercubeDesign(this.startupTrials, () => this.random.nextFloat()) : undefined;
   }
 
   inferRelativeSearchSpace(study: Study): RelativeSearchSpace {
@@ -121,7 +143,9 @@ export class GPSampler implements Sampler {
     trials.forEach((t, i) => x.set(space.normalize(t.params), i * dim));
     const sign = study.directions[0] === 'maximize' ? 1 : -1;
     const standardized = standardize(trials.map((t) => sign * (t.values?.[0] as number)));
-    const scores = this.outputWarping === 'yeoJohnson' ? warp(standardized.values) : standardized;
+    const warped = this.outputWarping === 'yeoJohnson' ? warp(standardized.values) : standardized;
+    // The GP's prior mean is 0: shifting the values by the worst one puts it there.
+    const scores = this.priorMean === 'worst' ? { values: shiftToZero(warped.values) } : warped;
 
     const constraintCount = trials.reduce((count, t) => Math.max(count, t.constraints?.length ?? 0), 0);
     // A trial without constraint values in a constrained study counts as infeasible.
@@ -164,6 +188,12 @@ export class GPSampler implements Sampler {
   }
 
   sampleIndependent(study: Study, trial: FrozenTrial, paramName: string, distribution: ParameterDistribution): ParameterValue {
+    if (this.startupDesign !== undefined && trial.number < this.startupDesign.size && !isSingleValued(distribution)) {
+      const space = new NormalizedSearchSpace({ [paramName]: distribution });
+      const x = Float64Array.of(this.startupDesign.coordinate(paramName, trial.number));
+      space.snapUniform(x);
+      return space.unnormalize(x)[paramName] as ParameterValue;
+    }
     return this.independentSampler.sampleIndependent(study, trial, paramName, distribution);
   }
 
@@ -175,6 +205,17 @@ export class GPSampler implements Sampler {
         : { deterministicObjective: this.deterministicObjective, minimumNoise: this.minimumNoise, lengthscalePrior: this.lengthscalePrior, initial },
     );
   }
+}
+
+function isSingleValued(distribution: ParameterDistribution): boolean {
+  return distribution.kind === 'categorical' ? distribution.choices.length === 1 : distribution.low === distribution.high;
+}
+
+/** `values` minus their smallest (the worst, values being maximized). */
+function shiftToZero(values: Float64Array): Float64Array {
+  let worst = Infinity;
+  for (const v of values) worst = Math.min(worst, v);
+  return Float64Array.from(values, (v) => v - worst);
 }
 
 /** Standardized values after the maximum-likelihood Yeo-Johnson transform of standardized `values`. */

@@ -118,14 +118,22 @@ export class NormalizedSearchSpace {
     const row = new Float64Array(dim);
     for (let p = 0; p < n; p++) {
       row.set(points.subarray(p * dim, (p + 1) * dim));
-      for (let i = 0; i < dim; i++) {
-        const d = this.dimensions[i] as GpDimension;
-        if (d.scale === 'categorical') row[i] = Math.floor((row[i] as number) * d.high);
-        else this.roundCoordinate(row, i);
-      }
+      this.snapUniform(row);
       points.set(row, p * dim);
     }
     return points;
+  }
+
+  /**
+   * Turns a point of the unit cube into valid coordinates, in place: categorical ones into the
+   * choice index whose equal share of [0, 1) holds them, discrete ones onto their grids.
+   */
+  snapUniform(x: Float64Array): void {
+    for (let i = 0; i < this.dimension; i++) {
+      const d = this.dimensions[i] as GpDimension;
+      if (d.scale === 'categorical') x[i] = Math.min(d.high - 1, Math.floor((x[i] as number) * d.high));
+      else this.roundCoordinate(x, i);
+    }
   }
 
   private dimensionAt(index: number): GpDimension {
