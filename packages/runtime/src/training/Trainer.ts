@@ -71,7 +71,25 @@ export interface TrainerOptions {
    * directory is refused.
    */
   readonly augmentation?: ImageAugmentation;
+  /**
+   * Polyak averaging: an exponential moving average of the parameters and buffers (BatchNorm
+   * running statistics included, so they describe the averaged weights' own activations only
+   * approximately, as in timm's ModelEmaV2), taken after every update with the decay
+   * `min(decay, (1 + update) / (10 + update))` (TensorFlow's `num_updates` warm-up, so the
+   * first updates do not sit behind the starting weights). Evaluation and `exportModel` then use
+   * the averaged values; checkpoints store them, so a resumed run averages on exactly.
+   */
+  readonly weightAveraging?: WeightAveraging;
 }
+
+/** See `TrainerOptions.weightAveraging`. */
+export interface WeightAveraging {
+  /** Per-update decay in [0, 1): the averaged weights follow the trained ones over about 1 / (1 - decay) updates. */
+  readonly decay: number;
+}
+
+/** Checkpoint tensors of the averaged weights are stored under this prefix and the step input's name. */
+export const AVERAGED_TENSOR_PREFIX = 'averaged:';
 
 /** Progress, reported after every update and after every epoch. */
 export type TrainingEvent =
@@ -139,6 +157,8 @@ export class Trainer {
   private readonly bindings: readonly { readonly input: string; readonly array: NpyArray; readonly rowSize: number }[];
   /** Current values of every parameter, optimizer state and buffer, by step input name. */
   private readonly values = new Map<string, Tensor>();
+  /** The moving average of every parameter and buffer, by step input name; empty without weight averaging. */
+  private readonly averaged = new Map<string, Float32Array>();
   private teacher: TeacherOutputs | undefined;
   /** Normalized (every field set); undefined when the run does not augment. */
   private readonly augmentation: Required<ImageAugmentation> | undefined;
@@ -178,6 +198,7 @@ export class Trainer {
       throw new ConfigError('A teacher was given, but the training step takes no teacher outputs. Build the step with a distillation or mse loss term.');
     }
     this.augmentation = checkAugmentation(options.augmentation, this.bindings, options.teacher);
+    if (options.weightAveraging !== undefined) checkWeightAveraging(options.weightAveraging);
     this.settings = {
       ...options.settings,
       epochs,
@@ -187,6 +208,7 @@ export class Trainer {
       trainSamples: train.size,
       // Only when augmenting, so checkpoints of runs without augmentation keep their settings.
       ...(this.augmentation === undefined ? {} : { augmentation: this.augmentation }),
+      ...(options.weightAveraging === undefined ? {} : { weightAveraging: { decay: options.weightAveraging.decay } }),
     };
     const resume = options.resume;
     if (resume === undefined) {
@@ -199,6 +221,9 @@ export class Trainer {
       for (const [name, value] of initialTrainingState(options.model, this.signature)) {
         this.values.set(name, new Tensor('float32', value.data, value.dims));
       }
+      if (options.weightAveraging !== undefined) {
+        for (const name of this.averagedNames()) this.averaged.set(name, Float32Array.from((this.values.get(name) as Tensor).data as Float32Array));
+      }
     } else {
       this.checkResumable(resume);
       this.random = SeededRandom.fromState(resume.epochRandomState);
@@ -207,7 +232,10 @@ export class Trainer {
       this.history = [...resume.history];
       this.lastLoss = resume.lastLoss;
       this.epochTotals = resume.epochTotals;
-      for (const [name, tensor] of resume.tensors) this.values.set(name, new Tensor(tensor.type, tensor.data, tensor.dims));
+      for (const [name, tensor] of resume.tensors) {
+        if (name.startsWith(AVERAGED_TENSOR_PREFIX)) this.averaged.set(name.slice(AVERAGED_TENSOR_PREFIX.length), Float32Array.from(tensor.data as Float32Array));
+        else this.values.set(name, new Tensor(tensor.type, tensor.data, tensor.dims));
+      }
     }
   }
 
@@ -310,6 +338,7 @@ export class Trainer {
         epochSeconds += seconds;
         const loss = scalarOf(outputs, this.signature.loss);
         this.keepUpdatedValues(outputs);
+        this.updateAverages(update);
         const correct = this.signature.correct === undefined ? undefined : scalarOf(outputs, this.signature.correct);
 
         epochLoss += loss * size;
@@ -393,6 +422,9 @@ export class Trainer {
     for (const [name, tensor] of this.values) {
       tensors.set(name, { type: tensor.type as CheckpointTensorType, dims: [...tensor.dims], data: tensor.data as TensorArray });
     }
+    for (const [name, average] of this.averaged) {
+      tensors.set(`${AVERAGED_TENSOR_PREFIX}${name}`, { type: 'float32', dims: [...(this.values.get(name) as Tensor).dims], data: average });
+    }
     return {
       position: this.position,
       epochRandomState: this.epochRandomState,
@@ -404,12 +436,15 @@ export class Trainer {
     };
   }
 
-  /** A copy of the inference model with the trained parameters and updated buffers as its initializers (see `writeTrainedParameters`). */
+  /**
+   * A copy of the inference model with the trained parameters and updated buffers as its
+   * initializers (see `writeTrainedParameters`): their moving averages with weight averaging.
+   */
   exportModel(): OnnxModel {
     this.requireOpen();
     const values = new Map<string, Float32Array>();
-    for (const name of [...this.signature.parameters.map((p) => p.name), ...this.signature.buffers.map((b) => b.name)]) {
-      values.set(name, (this.values.get(name) as Tensor).data as Float32Array);
+    for (const name of this.averagedNames()) {
+      values.set(name, this.averaged.get(name) ?? ((this.values.get(name) as Tensor).data as Float32Array));
     }
     return writeTrainedParameters(this.options.model, this.signature, values);
   }
@@ -442,6 +477,22 @@ export class Trainer {
     for (const b of this.signature.buffers) take(b.name, b.updated);
   }
 
+  /** The parameters and buffers: what the model is exported from, and what weight averaging averages. */
+  private averagedNames(): string[] {
+    return [...this.signature.parameters.map((p) => p.name), ...this.signature.buffers.map((b) => b.name)];
+  }
+
+  /** average = d * average + (1 - d) * value after update number `update`, with the warm-up of `TrainerOptions.weightAveraging`. */
+  private updateAverages(update: number): void {
+    const averaging = this.options.weightAveraging;
+    if (averaging === undefined) return;
+    const decay = Math.min(averaging.decay, (1 + update) / (10 + update));
+    for (const [name, average] of this.averaged) {
+      const value = (this.values.get(name) as Tensor).data as Float32Array;
+      for (let i = 0; i < average.length; i++) average[i] = decay * (average[i] as number) + (1 - decay) * (value[i] as number);
+    }
+  }
+
   private checkResumable(checkpoint: TrainingCheckpoint): void {
     const saved = checkpoint.settings;
     const keys = [...new Set([...Object.keys(saved), ...Object.keys(this.settings)])];
@@ -464,10 +515,29 @@ export class Trainer {
         );
       }
     }
+    if (this.options.weightAveraging === undefined) return;
+    for (const name of this.averagedNames()) {
+      const saved = checkpoint.tensors.get(`${AVERAGED_TENSOR_PREFIX}${name}`);
+      const dims = dimsOfInput(this.signature, name);
+      if (saved === undefined || saved.type !== 'float32' || !isDeepStrictEqual([...saved.dims], [...dims])) {
+        throw new ConfigError(
+          `The checkpoint has no float32 [${dims.join(', ')}] moving average "${AVERAGED_TENSOR_PREFIX}${name}" of parameter "${name}", ` +
+            'which a run with weight averaging stores: it was written by another version or run. Resume with the checkpoint of this run, or start a new run.',
+        );
+      }
+    }
   }
 
   private requireOpen(): void {
     if (this.released) throw new ConfigError('This Trainer was released; create a new one to continue training.');
+  }
+}
+
+function checkWeightAveraging(averaging: WeightAveraging): void {
+  if (!Number.isFinite(averaging.decay) || averaging.decay < 0 || averaging.decay >= 1) {
+    throw new ConfigError(
+      `The weight-averaging decay must be in [0, 1) (e.g. 0.99: an average over about the last 100 updates), got ${String(averaging.decay)}.`,
+    );
   }
 }
 

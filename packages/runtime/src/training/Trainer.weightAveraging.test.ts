@@ -1,0 +1,110 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, SeededRandom } from '@open-autoglm/core';
+import { tensorToArray } from '@open-autoglm/onnx';
+import { Dataset } from '../dataset.js';
+import { readCheckpoint, writeCheckpoint } from './TrainingCheckpoint.js';
+import { AVERAGED_TENSOR_PREFIX, Trainer, type TrainerOptions } from './Trainer.js';
+import { linearClassifierStep } from './test-support/linearClassifierStep.js';
+
+const FEATURES = 4;
+const CLASSES = 3;
+
+function blobs(n: number, seed: number): Dataset {
+  const random = new SeededRandom(seed);
+  const x = new Float32Array(n * FEATURES);
+  const y = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = BigInt(i % CLASSES);
+    for (let j = 0; j < FEATURES; j++) x[i * FEATURES + j] = (j === i % CLASSES ? 3 : 0) + 0.5 * random.nextNormal();
+  }
+  return new Dataset(
+    new Map([['x', { dtype: 'float32', shape: [n, FEATURES], data: x, file: undefined }]]),
+    { dtype: 'int64', shape: [n], data: y, file: undefined },
+  );
+}
+
+function options(overrides: Partial<TrainerOptions> = {}): TrainerOptions {
+  const { model, step } = linearClassifierStep(FEATURES, CLASSES);
+  return { model, step, train: blobs(40, 1), epochs: 2, batchSize: 8, learningRate: 0.1, seed: 3, weightAveraging: { decay: 0.8 }, ...overrides };
+}
+
+async function withTrainer<T>(opts: TrainerOptions, use: (trainer: Trainer) => Promise<T>): Promise<T> {
+  const trainer = await Trainer.create(opts);
+  try {
+    return await use(trainer);
+  } finally {
+    await trainer.release();
+  }
+}
+
+const exported = (trainer: Trainer, name: string): Float32Array => tensorToArray(trainer.exportModel().graph.getInitializer(name)!) as Float32Array;
+
+describe('Trainer weight averaging', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'autoglm-trainer-averaging-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('should export the moving average of every update\'s parameters and buffers, computed by hand in float64', async () => {
+    const opts = options();
+    // The raw values after every update, read from the checkpoint (which keeps them apart from their averages).
+    const raw: Record<'W' | 'b' | 'center', Float64Array[]> = { W: [], b: [], center: [] };
+    const initial = opts.model.graph;
+    const averaged = await withTrainer(opts, async (trainer) => {
+      await trainer.train({
+        onEvent: (event) => {
+          if (event.kind !== 'step') return;
+          const tensors = trainer.checkpoint().tensors;
+          for (const name of ['W', 'b', 'center'] as const) raw[name].push(Float64Array.from(tensors.get(name)!.data as Float32Array));
+        },
+      });
+      return { W: exported(trainer, 'W'), b: exported(trainer, 'b'), center: exported(trainer, 'center') };
+    });
+    expect(raw.W).toHaveLength(10); // 40 samples in batches of 8, 2 epochs
+    for (const name of ['W', 'b', 'center'] as const) {
+      const expected = Float64Array.from(tensorToArray(initial.getInitializer(name)!) as Float32Array);
+      raw[name].forEach((value, index) => {
+        const update = index + 1;
+        const decay = Math.min(0.8, (1 + update) / (10 + update)); // the warm-up: 2/11, 3/12, ... up to 0.8
+        for (let k = 0; k < expected.length; k++) expected[k] = decay * (expected[k] as number) + (1 - decay) * (value[k] as number);
+      });
+      const last = raw[name].at(-1)!;
+      for (let k = 0; k < expected.length; k++) expect(Math.abs((averaged[name][k] as number) - (expected[k] as number))).toBeLessThan(1e-5);
+      // The average is not the last value (the test would pass trivially otherwise).
+      expect(Math.max(...Array.from(last, (v, k) => Math.abs(v - (averaged[name][k] as number))))).toBeGreaterThan(1e-3);
+    }
+  });
+
+  it('should resume mid-epoch with its averages and end exactly like the uninterrupted run', async () => {
+    const uninterrupted = await withTrainer(options(), async (trainer) => {
+      await trainer.train();
+      return exported(trainer, 'W');
+    });
+    const file = path.join(dir, 'averaging.ckpt');
+    await withTrainer(options(), async (trainer) => {
+      await trainer.train({}, 7);
+      const checkpoint = trainer.checkpoint();
+      expect(checkpoint.tensors.has(`${AVERAGED_TENSOR_PREFIX}W`)).toBe(true);
+      await writeCheckpoint(file, checkpoint);
+    });
+    const resumed = await withTrainer(options({ resume: await readCheckpoint(file) }), async (trainer) => {
+      await trainer.train();
+      return exported(trainer, 'W');
+    });
+    expect(resumed).toEqual(uninterrupted);
+    await expect(Trainer.create(options({ resume: await readCheckpoint(file), weightAveraging: { decay: 0.9 } }))).rejects.toThrow(
+      /weightAveraging is \{"decay":0.8\} in the checkpoint but \{"decay":0.9\} now/,
+    );
+  });
+
+  it('should refuse a decay outside [0, 1)', async () => {
+    await expect(Trainer.create(options({ weightAveraging: { decay: 1 } }))).rejects.toThrow(ConfigError);
+    await expect(Trainer.create(options({ weightAveraging: { decay: -0.1 } }))).rejects.toThrow(/must be in \[0, 1\).*got -0.1/);
+  });
+});
