@@ -19,6 +19,7 @@ import {
   type TeacherCache,
   Trainer,
   type TrainingEvent,
+  type WeightAveraging,
 } from '@open-autoglm/runtime';
 import { type FeatureMatching, type MatchedFeature, removeProjections, setUpFeaturePairs } from './featurePairs.js';
 
@@ -47,8 +48,8 @@ export interface DistillOptions {
   readonly batchSize?: number;
   /** Peak learning rate; default 1e-3. */
   readonly learningRate?: number;
-  /** `cosine` (default) decays to 0 over the run after `warmupSteps`; `constant` keeps it. */
-  readonly schedule?: 'cosine' | 'constant';
+  /** `cosine` (default) or `linear` decay to 0 over the run after `warmupSteps`; `constant` keeps it. */
+  readonly schedule?: 'cosine' | 'linear' | 'constant';
   /** Linear warm-up updates; default 0. */
   readonly warmupSteps?: number;
   /** Default AdamW without weight decay (the student is already trained; decay would only pull it away). */
@@ -70,6 +71,11 @@ export interface DistillOptions {
    * `augmentation` (every epoch feeds new inputs; caching is then refused).
    */
   readonly teacherCache?: TeacherCache;
+  /**
+   * Evaluate and export an exponential moving average of the student's weights (and BatchNorm
+   * statistics) instead of the last ones (`TrainerOptions.weightAveraging`); default off.
+   */
+  readonly weightAveraging?: WeightAveraging;
   readonly onEvent?: (event: TrainingEvent) => void;
   /** Aborting stops at the next update; the result then holds the best model so far. */
   readonly signal?: AbortSignal;
@@ -136,8 +142,12 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const { student, teacher: teacherToRun, pairs } = setUpFeaturePairs(unfrozen, teacher, options.features ?? 'none', options.seed ?? 0);
   const loss: LossTerm[] = [{ kind: 'distillation', temperature, alpha }];
   if (pairs.length > 0) loss.push({ kind: 'mse', pairs: pairs.map((p) => ({ student: p.distilled })), weight: options.featureWeight ?? 1 });
+  // The margins of pruned-preactivation pairs are constants of the loss, not weights to learn
+  // (a one-channel margin is a scalar, which the default rule does not train anyway).
+  const margins = pairs.flatMap((p) => (p.margin === undefined || p.margin.channels < 2 ? [] : [p.margin.values]));
   const step = buildTrainingStep(student, {
     loss,
+    ...(margins.length === 0 ? {} : { frozen: margins }),
     optimizer: options.optimizer ?? { kind: 'adamw', weightDecay: 0 },
   }).model;
 
@@ -157,7 +167,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     epochs,
     batchSize,
     seed: options.seed ?? 0,
-    learningRate: (update) => learningRateAt(update, schedule),
+    learningRate: (update) => learningRateAt(update, schedule) * linearDecayFactor(options, update, totalSteps),
     ...(options.target === undefined ? {} : { target: options.target }),
     teacher: {
       model: teacherToRun,
@@ -165,6 +175,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
       ...(options.teacherCache === undefined ? {} : { cache: options.teacherCache }),
     },
     ...(options.augmentation === undefined ? {} : { augmentation: options.augmentation }),
+    ...(options.weightAveraging === undefined ? {} : { weightAveraging: options.weightAveraging }),
   });
   try {
     let best: { model: OnnxModel; accuracy: number; epoch: number | null } | undefined;
@@ -220,6 +231,13 @@ function learningRateSchedule(options: DistillOptions, totalSteps: number): Lear
   const warmupSteps = options.warmupSteps ?? 0;
   if ((options.schedule ?? 'cosine') === 'constant' || totalSteps <= warmupSteps) return { kind: 'constant', lr, warmupSteps };
   return { kind: 'cosine', lr, totalSteps, warmupSteps };
+}
+
+/** `linear` schedule: the constant schedule (with its warm-up) times 1 - t / (updates after the warm-up); 1 otherwise. */
+function linearDecayFactor(options: DistillOptions, update: number, totalSteps: number): number {
+  const warmupSteps = options.warmupSteps ?? 0;
+  if (options.schedule !== 'linear' || update <= warmupSteps || totalSteps <= warmupSteps) return 1;
+  return 1 - (update - 1 - warmupSteps) / (totalSteps - warmupSteps);
 }
 
 /** The teacher and the student must take the same inputs and give outputs of the same shape. */

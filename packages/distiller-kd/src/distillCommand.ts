@@ -25,7 +25,7 @@ export const distillCommand: PluginCommand = {
     { flags: '--alpha <a>', description: `weight of the distillation term against cross-entropy (default ${DEFAULT_ALPHA} with labels, 1 without)` },
     { flags: '--lr <x>', description: 'peak learning rate (AdamW, cosine decay)', defaultValue: '0.001' },
     { flags: '--batch <n>', description: 'samples per update', defaultValue: '64' },
-    { flags: '--features <pairs>', description: 'feature distillation: none, auto (the last feature map), stages (the last map of every resolution), pruned (every ReLU output, on the channels a pruned student kept), or student[:teacher] tensor names, comma-separated', defaultValue: 'none' },
+    { flags: '--features <pairs>', description: 'feature distillation: none, auto (the last feature map), stages (the last map of every resolution), pruned (every ReLU output, on the channels a pruned student kept), pruned-preactivation (the inputs of those ReLUs, through the teacher margin ReLU), or student[:teacher] tensor names, comma-separated', defaultValue: 'none' },
     { flags: '--translate <pixels>', description: 'augmentation: shift every training image by up to this many pixels (teacher and student see the same batch; turns the teacher cache off)' },
     { flags: '--flip', description: 'augmentation: mirror every training image left-right with probability 1/2' },
     { flags: '--padding <mode>', description: 'augmentation: what shifted-in pixels take, zero or edge', defaultValue: 'zero' },
@@ -140,9 +140,9 @@ export const distillCommand: PluginCommand = {
 
 function parseFeatures(value: unknown): FeatureMatching {
   if (value === undefined || value === 'none') return 'none';
-  if (value === 'auto' || value === 'stages' || value === 'pruned') return value;
+  if (value === 'auto' || value === 'stages' || value === 'pruned' || value === 'pruned-preactivation') return value;
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new ConfigError('--features takes none, auto, stages, pruned, or student[:teacher] tensor names separated by commas.');
+    throw new ConfigError('--features takes none, auto, stages, pruned, pruned-preactivation, or student[:teacher] tensor names separated by commas.');
   }
   return value.split(',').map((entry) => {
     const [student, teacher, extra] = entry.trim().split(':');

@@ -34,8 +34,8 @@ export const distillerOptionsSchema = z.strictObject({
   /** Passes over the training data: default 1, or as many as `steps` needs when it is set (then an upper bound). */
   epochs: z.int().min(1).optional(),
   batchSize: z.int().min(1).default(64),
-  /** Intermediate tensors distilled by MSE: none, auto (the last feature map both models share by name), stages (the last of every resolution), pruned (every ReLU output on the channels a pruned student kept), or pairs. */
-  features: z.union([z.enum(['none', 'auto', 'stages', 'pruned']), z.array(featurePairSchema).min(1)]).default('none'),
+  /** Intermediate tensors distilled by MSE: none, auto (the last feature map both models share by name), stages (the last of every resolution), pruned (every ReLU output on the channels a pruned student kept), pruned-preactivation (the inputs of those ReLUs through the teacher's margin ReLU), or pairs. */
+  features: z.union([z.enum(['none', 'auto', 'stages', 'pruned', 'pruned-preactivation']), z.array(featurePairSchema).min(1)]).default('none'),
   featureWeight: z.number().min(0).default(1),
   /** Early stopping after this many epochs without a better validation accuracy (needs a val split). */
   patience: z.int().min(1).optional(),

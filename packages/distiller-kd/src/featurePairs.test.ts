@@ -13,7 +13,7 @@ import {
 } from '@open-autoglm/onnx';
 import { createSession } from '@open-autoglm/runtime';
 import { Tensor } from 'onnxruntime-node';
-import { removeProjections, setUpFeaturePairs } from './featurePairs.js';
+import { marginOfChannel, removeProjections, setUpFeaturePairs } from './featurePairs.js';
 
 const IN = 3;
 const SIDE = 4;
@@ -212,5 +212,57 @@ describe('setUpFeaturePairs with pruned matching', () => {
     const retrained = convBatchNormNet([1, 3]);
     retrained.graph.setInitializer(arrayToTensor('bn.scale', Float32Array.of(7, 8), [2]));
     expect(() => setUpFeaturePairs(retrained, teacher, 'pruned', 0)).toThrow(/features: pruned found no ReLU output/);
+  });
+});
+
+describe('setUpFeaturePairs with pruned-preactivation matching', () => {
+  it("should pair the pre-ReLU tensor through the teacher's margin ReLU on both sides, removed again on export", async () => {
+    const teacher = convBatchNormNet([0, 1, 2, 3]);
+    const student = convBatchNormNet([1, 3]);
+    const setup = setUpFeaturePairs(student, teacher, 'pruned-preactivation', 0);
+    expect(setup.pairs).toHaveLength(1);
+    const pair = setup.pairs[0]!;
+    expect(pair).toMatchObject({ student: 'bn', keptChannels: [1, 3], margin: { channels: 2 } });
+
+    const batch = 2;
+    const random = new SeededRandom(4);
+    const x = Float32Array.from({ length: batch * IN * SIDE * SIDE }, () => random.nextNormal());
+    const pixels = SIDE * SIDE;
+    const preactivation = await runTensor(teacher, 'bn', x, batch);
+    const scale = tensorToArray(teacher.graph.getInitializer('bn.scale')!) as Float32Array;
+    const shift = tensorToArray(teacher.graph.getInitializer('bn.bias')!) as Float32Array;
+    const margins = [1, 3].map((c) => marginOfChannel(scale[c] as number, shift[c] as number));
+    // max(t, m) - m on the kept channels, by hand.
+    const expected = Array.from({ length: batch * 2 * pixels }, (_, k) => {
+      const [n, c, q] = [Math.floor(k / (2 * pixels)), Math.floor(k / pixels) % 2, k % pixels];
+      return Math.max(preactivation[(n * 4 + [1, 3][c]!) * pixels + q] as number, margins[c]!) - margins[c]!;
+    });
+    const close = (actual: Float32Array): void => actual.forEach((v, k) => expect(Math.abs(v - expected[k]!)).toBeLessThan(1e-5));
+    close(await runTensor(setup.teacher, pair.teacher, x, batch));
+    close(await runTensor(setup.student, pair.distilled, x, batch)); // the sliced student reproduces it exactly
+    expect(expected.some((v) => v === 0) && expected.some((v) => v > 0)).toBe(true); // the margin clips some values, not all
+
+    const exported = setup.student.clone();
+    removeProjections(exported, setup.pairs);
+    expect(exported.graph.nodes.map((n) => n.name)).toEqual(student.graph.nodes.map((n) => n.name));
+    expect(exported.graph.getInitializer(pair.margin!.values)).toBeUndefined();
+  });
+
+  it('should compute the margin as the mean of the negative part of N(shift, scale^2), like numerical integration', () => {
+    const integrated = (scale: number, shift: number): number => {
+      const sigma = Math.abs(scale);
+      let mass = 0;
+      let moment = 0;
+      for (let x = shift - 12 * sigma; x < 0; x += sigma * 1e-4) {
+        const density = Math.exp(-(((x - shift) / sigma) ** 2) / 2);
+        mass += density;
+        moment += x * density;
+      }
+      return moment / mass;
+    };
+    for (const [scale, shift] of [[1, 0], [0.5, 0.3], [-2, -1], [1.5, 2.5]] as const) {
+      expect(Math.abs(marginOfChannel(scale, shift) - integrated(scale, shift))).toBeLessThan(1e-3);
+    }
+    expect(marginOfChannel(0.2, 5)).toBeCloseTo(-0.6, 12); // negative responses too rare: -3 scale
   });
 });

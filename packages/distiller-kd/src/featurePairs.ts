@@ -16,9 +16,14 @@ export interface FeaturePair {
  * pruned from the teacher, every ReLU output of the student learns the teacher's same tensor
  * restricted to the channels the student kept (no projection: the pruned layers learn to
  * reconstruct what the original computed on those channels, which recovers a pruned model faster
- * than logits alone); or explicit pairs.
+ * than logits alone); `pruned-preactivation`, the same pairs one step earlier, on the inputs of
+ * those ReLUs (BatchNorm or residual-sum outputs), both sides passed through the teacher's
+ * per-channel margin ReLU `max(x, m)` (Heo et al. 2019, "A comprehensive overhaul of feature
+ * distillation": `m` is the expected negative response of the channel, from its BatchNorm
+ * scale and shift), so negative responses that the ReLU would discard are only matched down to
+ * the margin; or explicit pairs.
  */
-export type FeatureMatching = 'none' | 'auto' | 'stages' | 'pruned' | readonly FeaturePair[];
+export type FeatureMatching = 'none' | 'auto' | 'stages' | 'pruned' | 'pruned-preactivation' | readonly FeaturePair[];
 
 /** One distilled pair as set up for training. */
 export interface MatchedFeature {
@@ -31,6 +36,12 @@ export interface MatchedFeature {
   readonly keptChannels?: readonly number[];
   /** The learned 1x1 projection added when the widths (axis 1) differ; removed from the exported model. */
   readonly projection?: { readonly node: string; readonly weight: string; readonly from: number; readonly to: number };
+  /**
+   * `pruned-preactivation` matching: the per-channel margins `m`, and the student nodes computing
+   * `Relu(student - m)` (= max(student, m) - m, the teacher side likewise) that the mse term
+   * reads; removed from the exported model.
+   */
+  readonly margin?: { readonly nodes: readonly string[]; readonly values: string; readonly channels: number };
 }
 
 export interface FeatureSetup {
@@ -50,7 +61,8 @@ export interface FeatureSetup {
 export function setUpFeaturePairs(student: OnnxModel, originalTeacher: OnnxModel, matching: FeatureMatching, seed: number): FeatureSetup {
   if (matching === 'none') return { student, teacher: originalTeacher, pairs: [] };
   const studentShapes = inferShapes(student.proto).shapes;
-  const pruned = matching === 'pruned' ? keptChannelPairs(student, originalTeacher) : undefined;
+  const pruned =
+    matching === 'pruned' || matching === 'pruned-preactivation' ? keptChannelPairs(student, originalTeacher, matching === 'pruned-preactivation') : undefined;
   const teacher = pruned?.teacher ?? originalTeacher;
   const teacherShapes = inferShapes(teacher.proto).shapes;
   const requested =
@@ -91,7 +103,15 @@ export function setUpFeaturePairs(student: OnnxModel, originalTeacher: OnnxModel
     const to = teacherDims[1];
     if (sameDim(from, to)) {
       const keptChannels = pruned?.keptChannels.get(pair.student);
-      pairs.push({ student: pair.student, teacher: teacherName, distilled: pair.student, ...(keptChannels === undefined ? {} : { keptChannels }) });
+      const margins = pruned?.margins.get(pair.student);
+      const margin = margins === undefined ? undefined : addMarginRelu(graph, pair.student, margins, studentDims.length);
+      pairs.push({
+        student: pair.student,
+        teacher: teacherName,
+        distilled: margin?.output ?? pair.student,
+        ...(keptChannels === undefined ? {} : { keptChannels }),
+        ...(margin === undefined ? {} : { margin: { nodes: margin.nodes, values: margin.values, channels: margins?.length ?? 0 } }),
+      });
       continue;
     }
     if (typeof from !== 'number' || typeof to !== 'number') {
@@ -115,15 +135,60 @@ export function setUpFeaturePairs(student: OnnxModel, originalTeacher: OnnxModel
   return { student: copy, teacher, pairs };
 }
 
-/** Removes the projections `setUpFeaturePairs` added (a trained copy of its student). */
+/** Removes the projections and margin nodes `setUpFeaturePairs` added (a trained copy of its student). */
 export function removeProjections(model: OnnxModel, pairs: readonly MatchedFeature[]): void {
   const graph = model.graph;
-  for (const pair of pairs) {
-    if (pair.projection === undefined) continue;
-    const node = graph.nodes.find((n) => n.name === pair.projection?.node);
+  const remove = (name: string): void => {
+    const node = graph.nodes.find((n) => n.name === name);
     if (node !== undefined) graph.removeNode(node);
-    graph.removeInitializer(pair.projection.weight);
+  };
+  for (const pair of pairs) {
+    if (pair.projection !== undefined) {
+      remove(pair.projection.node);
+      graph.removeInitializer(pair.projection.weight);
+    }
+    if (pair.margin !== undefined) {
+      for (const node of pair.margin.nodes) remove(node);
+      graph.removeInitializer(pair.margin.values);
+    }
   }
+}
+
+/**
+ * Heo et al.'s margin of a channel whose pre-activation is BatchNorm-shaped, N(shift, scale^2):
+ * the expected value of its negative responses, E[x | x < 0] = shift - |scale| * pdf(shift / |scale|) / cdf(-shift / |scale|),
+ * or -3 |scale| when negative responses are too rare (cdf < 0.001) for that to be meaningful
+ * (their `get_margin_from_BN`).
+ */
+export function marginOfChannel(scale: number, shift: number): number {
+  const sigma = Math.abs(scale);
+  if (sigma === 0) return Math.min(shift, 0);
+  const negativeShare = standardNormalCdf(-shift / sigma);
+  if (negativeShare <= 0.001) return -3 * sigma;
+  return shift - (sigma * Math.exp(-((shift / sigma) ** 2) / 2)) / Math.sqrt(2 * Math.PI) / negativeShare;
+}
+
+/** Phi(x) through erfc (W. J. Cody's rational approximation as in Numerical Recipes' erfc: |error| < 1.2e-7). */
+function standardNormalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + z / 2);
+  const erfc =
+    t *
+    Math.exp(
+      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - erfc / 2 : erfc / 2;
+}
+
+/** Adds `Relu(tensor - margins)` (margins along axis 1 of a rank-`rank` tensor) to `graph`; returns its output, nodes and margin initializer. */
+function addMarginRelu(graph: OnnxGraph, tensor: string, margins: Float32Array, rank: number): { output: string; nodes: string[]; values: string } {
+  const values = graph.uniqueName(`distill.margin.${tensor}.values`);
+  const shifted = graph.uniqueName(`distill.margin.${tensor}.shifted`);
+  const output = graph.uniqueName(`distill.margin.${tensor}`);
+  graph.setInitializer(arrayToTensor(values, margins, [1, margins.length, ...Array.from({ length: Math.max(0, rank - 2) }, () => 1)]));
+  graph.addNode(makeNode('Sub', [tensor, values], [shifted], {}, shifted));
+  graph.addNode(makeNode('Relu', [shifted], [output], {}, output));
+  return { output, nodes: [shifted, output], values };
 }
 
 /**
@@ -136,29 +201,44 @@ export function removeProjections(model: OnnxModel, pairs: readonly MatchedFeatu
 function keptChannelPairs(
   student: OnnxModel,
   teacher: OnnxModel,
-): { teacher: OnnxModel; pairs: FeaturePair[]; keptChannels: Map<string, readonly number[]> } {
+  preactivation: boolean,
+): { teacher: OnnxModel; pairs: FeaturePair[]; keptChannels: Map<string, readonly number[]>; margins: Map<string, Float32Array> } {
   const copy = teacher.clone();
   const pairs: FeaturePair[] = [];
   const keptChannels = new Map<string, readonly number[]>();
+  const margins = new Map<string, Float32Array>();
+  const teacherShapes = preactivation ? inferShapes(teacher.proto).shapes : undefined;
   for (const node of student.graph.nodes) {
-    const tensor = node.output[0];
-    if (node.opType !== 'Relu' || tensor === undefined || teacher.graph.producerOf(tensor)?.opType !== 'Relu') continue;
-    const scale = batchNormScaleBehind(student.graph, tensor);
+    const activation = node.output[0];
+    const teacherRelu = activation === undefined ? undefined : teacher.graph.producerOf(activation);
+    if (node.opType !== 'Relu' || activation === undefined || teacherRelu?.opType !== 'Relu') continue;
+    const batchNorm = batchNormBehind(student.graph, activation);
+    const scale = batchNorm?.input[1];
     const studentScale = scale === undefined ? undefined : initializerValues(student.graph, scale);
     const teacherScale = scale === undefined ? undefined : initializerValues(teacher.graph, scale);
     if (studentScale === undefined || teacherScale === undefined) continue;
     const kept = keptIndices(studentScale, teacherScale);
     if (kept === undefined) continue;
-    if (kept.length === teacherScale.length) {
-      pairs.push({ student: tensor });
-      continue;
+    const tensor = preactivation ? node.input[0] : activation;
+    if (tensor === undefined || (preactivation && teacherRelu.input[0] !== tensor)) continue;
+    let teacherTensor = tensor;
+    if (kept.length < teacherScale.length) {
+      const indices = copy.graph.uniqueName(`distill.kept.${tensor}.indices`);
+      teacherTensor = copy.graph.uniqueName(`distill.kept.${tensor}`);
+      copy.graph.setInitializer(arrayToTensor(indices, BigInt64Array.from(kept, (i) => BigInt(i)), [kept.length], DataType.INT64));
+      copy.graph.addNode(makeNode('Gather', [tensor, indices], [teacherTensor], { axis: 1 }, teacherTensor));
+      keptChannels.set(tensor, kept);
     }
-    const indices = copy.graph.uniqueName(`distill.kept.${tensor}.indices`);
-    const gathered = copy.graph.uniqueName(`distill.kept.${tensor}`);
-    copy.graph.setInitializer(arrayToTensor(indices, BigInt64Array.from(kept, (i) => BigInt(i)), [kept.length], DataType.INT64));
-    copy.graph.addNode(makeNode('Gather', [tensor, indices], [gathered], { axis: 1 }, gathered));
-    pairs.push({ student: tensor, teacher: gathered });
-    keptChannels.set(tensor, kept);
+    if (preactivation) {
+      const shift = batchNorm?.input[2] === undefined ? undefined : initializerValues(teacher.graph, batchNorm.input[2]);
+      const rank = teacherShapes?.get(tensor)?.dims?.length;
+      if (shift === undefined || rank === undefined) continue;
+      const channelMargins = Float32Array.from(kept, (channel) => marginOfChannel(teacherScale[channel] as number, shift[channel] as number));
+      // The teacher's side of the pair, Relu(t - m); the student's is added with the same margins in setUpFeaturePairs.
+      teacherTensor = addMarginRelu(copy.graph, teacherTensor, channelMargins, rank).output;
+      margins.set(tensor, channelMargins);
+    }
+    pairs.push(teacherTensor === tensor ? { student: tensor } : { student: tensor, teacher: teacherTensor });
   }
   if (pairs.length === 0) {
     throw new ConfigError(
@@ -167,17 +247,17 @@ function keptChannelPairs(
       { file: student.source },
     );
   }
-  return { teacher: copy, pairs, keptChannels };
+  return { teacher: copy, pairs, keptChannels, margins };
 }
 
-/** The scale initializer of the BatchNormalization `tensor`'s channels come from, through Relu, Identity and the first input of Add. */
-function batchNormScaleBehind(graph: OnnxGraph, tensor: string): string | undefined {
+/** The BatchNormalization `tensor`'s channels come from, through Relu, Identity and the first input of Add. */
+function batchNormBehind(graph: OnnxGraph, tensor: string): NodeProto | undefined {
   let producer: NodeProto | undefined = graph.producerOf(tensor);
   while (producer !== undefined && ['Relu', 'Identity', 'Add'].includes(producer.opType)) {
     const input = producer.input[0];
     producer = input === undefined ? undefined : graph.producerOf(input);
   }
-  return producer?.opType === 'BatchNormalization' ? producer.input[1] : undefined;
+  return producer?.opType === 'BatchNormalization' ? producer : undefined;
 }
 
 function initializerValues(graph: OnnxGraph, name: string): Float32Array | undefined {
