@@ -73,11 +73,11 @@ export interface TrainerOptions {
   readonly augmentation?: ImageAugmentation;
   /**
    * Polyak averaging: an exponential moving average of the parameters and buffers (BatchNorm
-   * running statistics included, so they describe the averaged weights' own activations only
-   * approximately, as in timm's ModelEmaV2), taken after every update with the decay
-   * `min(decay, (1 + update) / (10 + update))` (TensorFlow's `num_updates` warm-up, so the
-   * first updates do not sit behind the starting weights). Evaluation and `exportModel` then use
-   * the averaged values; checkpoints store them, so a resumed run averages on exactly.
+   * running statistics included, as in timm's ModelEmaV2), taken after every update and
+   * bias-corrected like Adam's moments: `a_t = decay * a_(t-1) + (1 - decay) * w_t` from
+   * `a_0 = 0`, used as `a_t / (1 - decay^t)`, so the starting weights carry no weight however
+   * short the run. Evaluation and `exportModel` then use the averaged values (the starting ones
+   * before the first update); checkpoints store the averages, so a resumed run averages on exactly.
    */
   readonly weightAveraging?: WeightAveraging;
 }
@@ -222,7 +222,7 @@ export class Trainer {
         this.values.set(name, new Tensor('float32', value.data, value.dims));
       }
       if (options.weightAveraging !== undefined) {
-        for (const name of this.averagedNames()) this.averaged.set(name, Float32Array.from((this.values.get(name) as Tensor).data as Float32Array));
+        for (const name of this.averagedNames()) this.averaged.set(name, new Float32Array((this.values.get(name) as Tensor).data.length));
       }
     } else {
       this.checkResumable(resume);
@@ -338,7 +338,7 @@ export class Trainer {
         epochSeconds += seconds;
         const loss = scalarOf(outputs, this.signature.loss);
         this.keepUpdatedValues(outputs);
-        this.updateAverages(update);
+        this.updateAverages();
         const correct = this.signature.correct === undefined ? undefined : scalarOf(outputs, this.signature.correct);
 
         epochLoss += loss * size;
@@ -438,13 +438,18 @@ export class Trainer {
 
   /**
    * A copy of the inference model with the trained parameters and updated buffers as its
-   * initializers (see `writeTrainedParameters`): their moving averages with weight averaging.
+   * initializers (see `writeTrainedParameters`): their bias-corrected moving averages with
+   * weight averaging.
    */
   exportModel(): OnnxModel {
     this.requireOpen();
     const values = new Map<string, Float32Array>();
+    const decay = this.options.weightAveraging?.decay;
+    const averaging = decay !== undefined && this.position.step > 0;
+    const correction = averaging ? 1 - decay ** this.position.step : 1;
     for (const name of this.averagedNames()) {
-      values.set(name, this.averaged.get(name) ?? ((this.values.get(name) as Tensor).data as Float32Array));
+      const average = this.averaged.get(name);
+      values.set(name, averaging && average !== undefined ? average.map((v) => v / correction) : ((this.values.get(name) as Tensor).data as Float32Array));
     }
     return writeTrainedParameters(this.options.model, this.signature, values);
   }
@@ -482,11 +487,11 @@ export class Trainer {
     return [...this.signature.parameters.map((p) => p.name), ...this.signature.buffers.map((b) => b.name)];
   }
 
-  /** average = d * average + (1 - d) * value after update number `update`, with the warm-up of `TrainerOptions.weightAveraging`. */
-  private updateAverages(update: number): void {
+  /** average = decay * average + (1 - decay) * value, after every update (bias-corrected on export). */
+  private updateAverages(): void {
     const averaging = this.options.weightAveraging;
     if (averaging === undefined) return;
-    const decay = Math.min(averaging.decay, (1 + update) / (10 + update));
+    const decay = averaging.decay;
     for (const [name, average] of this.averaged) {
       const value = (this.values.get(name) as Tensor).data as Float32Array;
       for (let i = 0; i < average.length; i++) average[i] = decay * (average[i] as number) + (1 - decay) * (value[i] as number);

@@ -51,11 +51,10 @@ describe('Trainer weight averaging', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('should export the moving average of every update\'s parameters and buffers, computed by hand in float64', async () => {
+  it('should export the moving average of every update\'s parameters and buffers, bias-corrected, computed by hand in float64', async () => {
     const opts = options();
     // The raw values after every update, read from the checkpoint (which keeps them apart from their averages).
     const raw: Record<'W' | 'b' | 'center', Float64Array[]> = { W: [], b: [], center: [] };
-    const initial = opts.model.graph;
     const averaged = await withTrainer(opts, async (trainer) => {
       await trainer.train({
         onEvent: (event) => {
@@ -68,11 +67,11 @@ describe('Trainer weight averaging', () => {
     });
     expect(raw.W).toHaveLength(10); // 40 samples in batches of 8, 2 epochs
     for (const name of ['W', 'b', 'center'] as const) {
-      const expected = Float64Array.from(tensorToArray(initial.getInitializer(name)!) as Float32Array);
+      // sum_t 0.8^(T - t) 0.2 w_t / (1 - 0.8^T): the starting values carry no weight.
+      const expected = new Float64Array(raw[name][0]!.length);
       raw[name].forEach((value, index) => {
-        const update = index + 1;
-        const decay = Math.min(0.8, (1 + update) / (10 + update)); // the warm-up: 2/11, 3/12, ... up to 0.8
-        for (let k = 0; k < expected.length; k++) expected[k] = decay * (expected[k] as number) + (1 - decay) * (value[k] as number);
+        const weight = (0.2 * 0.8 ** (raw[name].length - 1 - index)) / (1 - 0.8 ** raw[name].length);
+        for (let k = 0; k < expected.length; k++) expected[k] = (expected[k] as number) + weight * (value[k] as number);
       });
       const last = raw[name].at(-1)!;
       for (let k = 0; k < expected.length; k++) expect(Math.abs((averaged[name][k] as number) - (expected[k] as number))).toBeLessThan(1e-5);
