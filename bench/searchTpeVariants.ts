@@ -1,24 +1,31 @@
 /**
- * `npm run bench:search-tpe [-- --variants default,multivariate] [-- --seeds 1-10,101-140]
- * [-- --problems branin,ackley10] [-- --trials 200] [-- --quick]`: TPE configurations against
- * Python Optuna 3.1's TPE over many seeds, to tell an implementation difference from ten unlucky
- * seeds, and to choose defaults on seeds the issue's targets were not measured on.
+ * `npm run bench:search-tpe [-- --variants default,haltonStartup] [-- --seeds 1-10,101-140]
+ * [-- --problems branin,ackley10,zdt1] [-- --mo-seeds 1-5,101-110] [-- --trials 200] [-- --out name]
+ * [-- --quick]`: TPE configurations against Python Optuna 3.1's TPE over many seeds, to tell an
+ * implementation difference from ten unlucky seeds, and to choose defaults on seeds the issue's
+ * targets were not measured on.
  *
  * For each variant, problem and seed range: median, quartiles and mean of the best value after
- * `--trials` trials, and the sampler's median CPU ms per trial. When
- * bench/results/search-tpe-optuna.json exists (`/usr/bin/python3 bench/optuna/tpe_reference.py
- * --out bench/results/search-tpe-optuna.json`, Debian's python3-optuna 3.1.0), Optuna's figures on
- * the same seeds sit beside ours, with P(ours < Optuna): the chance that one of our runs ends below
- * one of Optuna's (0.5 = same distribution; the Mann-Whitney U statistic over the run pairs).
- * Writes bench/results/search-tpe-variants.json (search-tpe-variants-quick.json with --quick).
+ * `--trials` trials (for ZDT1 and ZDT2, run by MOTPESampler with the variant's options over
+ * `--mo-seeds`: the hypervolume of the non-dominated set w.r.t. (1.1, 11), higher is better), and
+ * the sampler's median CPU ms per trial. The variants take turns seed by seed, so that the
+ * machine's load falls on all of them alike. When bench/results/search-tpe-optuna.json exists
+ * (`/usr/bin/python3 bench/optuna/tpe_reference.py --out bench/results/search-tpe-optuna.json`,
+ * Debian's python3-optuna 3.1.0), Optuna's figures on the same seeds sit beside ours, with
+ * P(ours < Optuna): the chance that one of our runs ends below one of Optuna's (0.5 = same
+ * distribution; the Mann-Whitney U statistic over the run pairs). With several variants, each
+ * other variant's runs are compared with the first one's, seed by seed. Writes
+ * bench/results/search-tpe-variants.json (search-tpe-variants-quick.json with --quick, or
+ * bench/results/<--out>).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '@open-autoglm/onnx';
-import { NopPruner, TPESampler, createStudy, type TPESamplerOptions } from '@open-autoglm/search-bayes';
+import { MOTPESampler, NopPruner, TPESampler, createStudy, hypervolume, paretoFrontIndices, type TPESamplerOptions } from '@open-autoglm/search-bayes';
 import { singleObjectiveProblems, type SingleObjectiveProblem } from './problems/singleObjectiveProblems.js';
+import { zdt1, zdt2, type BiObjectiveProblem } from './problems/zdtProblems.js';
 import { benchOption, median } from './benchSupport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +49,13 @@ const variants: Record<string, TPESamplerOptions> = {
   priorInGapsScaleFree: { priorInNeighbourGaps: true, exactDensity: false },
   scaleFree: { exactDensity: false },
   eiCandidates100: { eiCandidates: 100 },
+  // Start-up trials on a scrambled Halton sequence instead of independent uniform draws.
+  haltonStartup: { startupDesign: 'halton' },
+  haltonStartup15: { startupDesign: 'halton', startupTrials: 15 },
+  startup20: { startupTrials: 20 },
+  // The good group weighed by improvement over the rest's best value (Watanabe 2023's "EI").
+  improvementWeights: { goodWeights: 'improvement' },
+  haltonImprovementWeights: { startupDesign: 'halton', goodWeights: 'improvement' },
 };
 
 function parseSeeds(text: string): number[] {
@@ -57,12 +71,15 @@ const seedRanges = (benchOption('--seeds') ?? (quick ? '1-2' : '1-10,101-140')).
 const trials = Number(benchOption('--trials') ?? (quick ? 40 : 200));
 const variantNames = (benchOption('--variants') ?? (quick ? 'default' : Object.keys(variants).join(','))).split(',');
 for (const name of variantNames) if (variants[name] === undefined) throw new Error(`unknown variant "${name}": choose among ${Object.keys(variants).join(', ')}`);
+const biObjectiveProblems: readonly BiObjectiveProblem[] = [zdt1, zdt2];
 const problemNames = (benchOption('--problems') ?? singleObjectiveProblems.map((p) => p.name).join(',')).split(',');
-const problems = problemNames.map((name) => {
-  const problem = singleObjectiveProblems.find((p) => p.name === name);
-  if (problem === undefined) throw new Error(`unknown problem "${name}": choose among ${singleObjectiveProblems.map((p) => p.name).join(', ')}`);
+const problems = problemNames.map((name): SingleObjectiveProblem | BiObjectiveProblem => {
+  const problem = singleObjectiveProblems.find((p) => p.name === name) ?? biObjectiveProblems.find((p) => p.name === name);
+  if (problem === undefined) throw new Error(`unknown problem "${name}": choose among ${[...singleObjectiveProblems, ...biObjectiveProblems].map((p) => p.name).join(', ')}`);
   return problem;
 });
+const moSeedRanges = (benchOption('--mo-seeds') ?? (quick ? '1-2' : '1-5,101-110')).split(',');
+const isBiObjective = (problem: SingleObjectiveProblem | BiObjectiveProblem): problem is BiObjectiveProblem => 'variables' in problem;
 
 interface OptunaReference {
   readonly trials: number;
@@ -72,13 +89,25 @@ const optunaFile = join(here, 'results', 'search-tpe-optuna.json');
 // Read when the comparisons are made (after our runs), so the Python reference may still be running when this starts.
 const readOptuna = (): OptunaReference | undefined => (existsSync(optunaFile) ? (JSON.parse(readFileSync(optunaFile, 'utf8')) as OptunaReference) : undefined);
 
-async function bestValue(problem: SingleObjectiveProblem, options: TPESamplerOptions, seed: number): Promise<{ best: number; cpuMsPerTrial: number }> {
+async function bestValue(problem: SingleObjectiveProblem | BiObjectiveProblem, options: TPESamplerOptions, seed: number): Promise<{ best: number; cpuMsPerTrial: number }> {
+  if (isBiObjective(problem)) return bestHypervolume(problem, options, seed);
   const study = createStudy({ directions: ['minimize'], sampler: new TPESampler({ ...options, seed }), pruner: new NopPruner() });
   // The objective is cheap: nearly all of this CPU time is the sampler's.
   const start = process.cpuUsage();
   await study.optimize((trial) => problem.evaluate(problem.bounds.map(([low, high], i) => trial.suggestFloat(`x${i}`, low, high))), { trials });
   const used = process.cpuUsage(start);
   return { best: study.bestTrial.values?.[0] as number, cpuMsPerTrial: (used.user + used.system) / 1000 / trials };
+}
+
+/** The hypervolume MOTPESampler (with the variant's options) reaches, w.r.t. (1.1, 11), as `best`. */
+async function bestHypervolume(problem: BiObjectiveProblem, options: TPESamplerOptions, seed: number): Promise<{ best: number; cpuMsPerTrial: number }> {
+  const study = createStudy({ directions: ['minimize', 'minimize'], sampler: new MOTPESampler({ ...options, seed }), pruner: new NopPruner() });
+  const start = process.cpuUsage();
+  await study.optimize((trial) => problem.evaluate(Array.from({ length: problem.variables }, (_, i) => trial.suggestFloat(`x${i}`, 0, 1))), { trials });
+  const used = process.cpuUsage(start);
+  const points = study.getTrials({ states: ['complete'] }).map((t) => t.values as readonly number[]);
+  const front = paretoFrontIndices(points).map((i) => points[i] as readonly number[]);
+  return { best: hypervolume(front, [1.1, 11]), cpuMsPerTrial: (used.user + used.system) / 1000 / trials };
 }
 
 function quantile(sorted: readonly number[], p: number): number {
@@ -109,16 +138,20 @@ interface VariantRuns {
   readonly runs: readonly { seed: number; best: number; cpuMsPerTrial: number }[];
 }
 const measured: VariantRuns[] = [];
-for (const variant of variantNames) {
-  for (const problem of problems) {
-    for (const range of seedRanges) {
-      const seeds = parseSeeds(range);
-      const runs: { seed: number; best: number; cpuMsPerTrial: number }[] = [];
-      for (const seed of seeds) runs.push({ seed, ...(await bestValue(problem, variants[variant] as TPESamplerOptions, seed)) });
+for (const problem of problems) {
+  for (const range of isBiObjective(problem) ? moSeedRanges : seedRanges) {
+    const seeds = parseSeeds(range);
+    const runsByVariant = variantNames.map(() => [] as { seed: number; best: number; cpuMsPerTrial: number }[]);
+    // Variants take turns seed by seed: a load change on the machine hits them all alike.
+    for (const seed of seeds) {
+      for (const [v, variant] of variantNames.entries()) runsByVariant[v]?.push({ seed, ...(await bestValue(problem, variants[variant] as TPESamplerOptions, seed)) });
+    }
+    variantNames.forEach((variant, v) => {
+      const runs = runsByVariant[v] ?? [];
       measured.push({ variant, problem: problem.name, range, seeds, runs });
       const summary = summarize(runs.map((r) => r.best));
-      process.stdout.write(`${variant} ${problem.name} @${trials} seeds ${range}: median ${summary.median} (q1 ${summary.q1}, q3 ${summary.q3}, mean ${summary.mean})\n`);
-    }
+      process.stdout.write(`${variant} ${problem.name} @${trials} seeds ${range}: median ${summary.median} (q1 ${summary.q1}, q3 ${summary.q3}, mean ${summary.mean}), CPU ${median(runs.map((r) => r.cpuMsPerTrial)).toFixed(2)} ms/trial\n`);
+    });
   }
 }
 
@@ -131,6 +164,12 @@ for (const { variant, problem, range, seeds, runs } of measured) {
   const variantResults = (results[variant] ??= {});
   const problemResults = (variantResults[problem] ??= {});
   problemResults[range] = { ...summarize(ours), cpuMsPerTrialMedian: Number(median(runs.map((r) => r.cpuMsPerTrial)).toFixed(3)), ...comparison, runs: runs.map((r) => ({ seed: r.seed, best: Number(r.best.toPrecision(7)) })) };
+  // Against the first variant on the same seeds: P(this variant's best < the first's), over the run pairs.
+  const first = measured.find((m) => m.variant === variantNames[0] && m.problem === problem && m.range === range);
+  if (first !== undefined && variant !== variantNames[0]) {
+    const p = probabilityLower(ours, first.runs.map((r) => r.best));
+    (problemResults[range] as Record<string, unknown>)[`pLowerThan_${first.variant}`] = p;
+  }
   if (theirs.length === seeds.length) {
     const summary = summarize(ours);
     const reference = summarize(theirs);
@@ -147,11 +186,13 @@ const report = {
   threads: { samplers: 1, note: 'single-threaded in the Node.js main thread; CPU time is process.cpuUsage() over the whole study' },
   trials,
   seedRanges,
+  moSeedRanges,
   variants: Object.fromEntries(variantNames.map((name) => [name, variants[name]])),
   results,
 };
 const outDir = join(here, 'results');
 mkdirSync(outDir, { recursive: true });
-const outFile = join(outDir, quick ? 'search-tpe-variants-quick.json' : 'search-tpe-variants.json');
+const outName = benchOption('--out');
+const outFile = join(outDir, outName ?? (quick ? 'search-tpe-variants-quick.json' : 'search-tpe-variants.json'));
 await writeFileAtomic(outFile, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
 process.stdout.write(`wrote ${outFile}\n`);

@@ -1,8 +1,8 @@
-import { isValueInDistribution, NopPruner, RandomSampler, type Sampler, type Study } from '@open-autoglm/core';
+import { isValueInDistribution, NopPruner, RandomSampler, type Sampler, type Study, type TrialParams } from '@open-autoglm/core';
 import { describe, expect, it } from 'vitest';
 // The benchmark's own problem definitions, so tests and `npm run bench:search` score the same functions.
 import { branin, hartmann6 } from '../../../../bench/problems/singleObjectiveProblems.js';
-import { TPESampler, defaultGamma, defaultWeights, splitObservations } from './TPESampler.js';
+import { TPESampler, defaultGamma, defaultWeights, improvementWeights, splitObservations } from './TPESampler.js';
 import { createStudy } from '../createStudy.js';
 
 async function minimizeBranin(sampler: Sampler, trials: number): Promise<Study> {
@@ -74,6 +74,24 @@ describe('splitObservations', () => {
   });
 });
 
+describe('improvementWeights', () => {
+  const complete = (loss: number) => ({ step: -Infinity, losses: [loss] });
+
+  it("should weigh each good observation by its improvement over the rest's best value", () => {
+    const scores = [complete(3), complete(1), complete(7), complete(2), complete(5)];
+    expect([...(improvementWeights({ values: {}, scores, violations: undefined }, [1, 3], [0, 2, 4]) ?? [])]).toEqual([2, 1]);
+    // A tie with the threshold keeps a tiny positive weight.
+    expect([...(improvementWeights({ values: {}, scores, violations: undefined }, [0], [2, 4, 0]) ?? [])]).toEqual([1e-12]);
+  });
+
+  it('should decline pruned good trials, constraints, and a rest without a finite value', () => {
+    const scores = [complete(1), { step: -3, losses: [0.5] }, complete(Infinity)];
+    expect(improvementWeights({ values: {}, scores, violations: undefined }, [0, 1], [2])).toBeUndefined();
+    expect(improvementWeights({ values: {}, scores, violations: undefined }, [0], [2])).toBeUndefined();
+    expect(improvementWeights({ values: {}, scores: [complete(1), complete(2)], violations: Float64Array.of(0, 0) }, [0], [1])).toBeUndefined();
+  });
+});
+
 describe('TPESampler', () => {
   it('should be deterministic for a seed and differ between seeds', async () => {
     const params = async (seed: number) => (await minimizeBranin(new TPESampler({ seed }), 25)).trials.map((trial) => trial.params);
@@ -99,6 +117,29 @@ describe('TPESampler', () => {
     }
     expect(median(tpeHartmann)).toBeLessThan(median(randomHartmann));
     expect(median(tpeHartmann)).toBeLessThan(-2.5); // the optimum is -3.32237
+  });
+
+  it("should spread the start-up trials evenly with startupDesign 'halton' and keep to every distribution kind", async () => {
+    const space = {
+      x: { kind: 'float', low: 0, high: 1 },
+      lr: { kind: 'float', low: 1e-5, high: 1, log: true },
+      width: { kind: 'int', low: 8, high: 128, step: 8 },
+      method: { kind: 'categorical', choices: ['minmax', 'percentile', null] },
+    } as const;
+    const startup = async (seed: number): Promise<TrialParams[]> => {
+      const study = createStudy({ directions: ['minimize'], sampler: new TPESampler({ seed, startupTrials: 8, startupDesign: 'halton' }), pruner: new NopPruner() });
+      await study.optimize((trial) => {
+        for (const [name, distribution] of Object.entries(space)) trial.suggest(name, distribution);
+        return 0;
+      }, { trials: 8 });
+      return study.trials.map((trial) => trial.params);
+    };
+    const params = await startup(5);
+    for (const trial of params) for (const [name, distribution] of Object.entries(space)) expect(isValueInDistribution(distribution, trial[name]!), name).toBe(true);
+    // The first parameter takes the base-2 dimension: 8 consecutive points fill the 8 eighths of [0, 1) once each.
+    expect(params.map((trial) => Math.floor((trial.x as number) * 8)).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(await startup(5)).toEqual(params);
+    expect(await startup(6)).not.toEqual(params);
   });
 
   it('should model parameters jointly when multivariate', async () => {

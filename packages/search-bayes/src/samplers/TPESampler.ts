@@ -1,6 +1,8 @@
 import { nonDominationRanks, sampleUniform, SeededRandom, toExternalRepr, toInternalRepr, type FrozenTrial, type ParameterDistribution, type ParameterValue, type RelativeSearchSpace, type Sampler, type Study, type TrialParams, type TrialState } from '@open-autoglm/core';
 import { hypervolume } from '../multiObjective/hypervolume.js';
 import { solveHssp } from '../multiObjective/solveHssp.js';
+import { NormalizedSearchSpace } from '../gp/NormalizedSearchSpace.js';
+import { scrambledHalton } from '../gp/scrambledHalton.js';
 import { intersectionSearchSpace } from './intersectionSearchSpace.js';
 import { ParzenEstimator, type ParzenEstimatorParameters } from './ParzenEstimator.js';
 
@@ -22,6 +24,13 @@ export interface TPESamplerOptions {
   readonly seed?: number;
   /** Random trials before TPE takes over [10]. */
   readonly startupTrials?: number;
+  /**
+   * How the start-up trials are drawn: independent uniform draws, as Optuna ['random'], or the
+   * points of a scrambled Halton sequence ('halton'), which cover the space evenly so that fewer
+   * basins go unseen before the model takes over. Trial k (by number) of the start-up takes point
+   * k; each parameter takes the next dimension of the sequence when it is first suggested.
+   */
+  readonly startupDesign?: 'random' | 'halton';
   /** Candidates drawn from the good-trials estimator per suggestion [24]. */
   readonly eiCandidates?: number;
   /** Size of the good group for `n` finished trials [defaultGamma]. */
@@ -29,6 +38,13 @@ export interface TPESamplerOptions {
   /** Weights of observations, oldest first [defaultWeights]. */
   readonly weights?: (n: number) => ArrayLike<number>;
   readonly priorWeight?: number;
+  /**
+   * Weights of the good group's observations, single objective: the default weights function
+   * ['recency'], or each observation's improvement over the best value of the other group, with
+   * the prior weighing their mean ('improvement': Watanabe 2023's "EI" weighting), which puts
+   * the good estimator's mass on the best observations.
+   */
+  readonly goodWeights?: 'recency' | 'improvement';
   readonly considerMagicClip?: boolean;
   readonly considerEndpoints?: boolean;
   /**
@@ -83,21 +99,32 @@ export class TPESampler implements Sampler {
   private readonly random: SeededRandom;
   private readonly startupRandom: SeededRandom;
   private readonly startupTrials: number;
+  private readonly startupDesign: 'random' | 'halton';
+  /** Seeds the start-up design, regenerated whole when a new parameter needs a dimension. */
+  private readonly designSeed: number;
+  /** The dimension of the start-up design each parameter takes, in order of first suggestion. */
+  private readonly designDimensions = new Map<string, number>();
+  private design: Float64Array | undefined;
   private readonly eiCandidates: number;
   private readonly gamma: (n: number) => number;
   private readonly multivariate: boolean;
   private readonly constantLiar: boolean;
+  private readonly goodWeights: 'recency' | 'improvement';
   private readonly parzenParameters: ParzenEstimatorParameters;
 
   constructor(options: TPESamplerOptions = {}) {
     const random = options.seed === undefined ? SeededRandom.fromEntropy() : new SeededRandom(options.seed);
     this.random = random.fork();
     this.startupRandom = random.fork();
+    // Drawn after the forks, so that the other streams do not depend on the design.
+    this.designSeed = random.nextUint32();
     this.startupTrials = options.startupTrials ?? 10;
+    this.startupDesign = options.startupDesign ?? 'random';
     this.eiCandidates = options.eiCandidates ?? 24;
     this.gamma = options.gamma ?? defaultGamma;
     this.multivariate = options.multivariate ?? true;
     this.constantLiar = options.constantLiar ?? false;
+    this.goodWeights = options.goodWeights ?? 'recency';
     this.parzenParameters = {
       priorWeight: options.priorWeight ?? 1,
       considerMagicClip: options.considerMagicClip ?? true,
@@ -126,11 +153,35 @@ export class TPESampler implements Sampler {
     return params;
   }
 
-  sampleIndependent(study: Study, _trial: FrozenTrial, paramName: string, distribution: ParameterDistribution): ParameterValue {
+  sampleIndependent(study: Study, trial: FrozenTrial, paramName: string, distribution: ParameterDistribution): ParameterValue {
     const observations = this.observe(study, [paramName]);
-    if (this.finishedCount(observations) < this.startupTrials) return sampleUniform(this.startupRandom, distribution);
+    if (this.finishedCount(observations) < this.startupTrials) {
+      // Beyond the design's points (parallel workers asking before the start-up trials finish), uniform draws.
+      if (this.startupDesign === 'halton' && trial.number < this.startupTrials) return this.designValue(trial.number, paramName, distribution);
+      return sampleUniform(this.startupRandom, distribution);
+    }
     const best = this.sampleBest(study, observations, { [paramName]: distribution });
     return toExternalRepr(distribution, best[paramName] ?? Number.NaN);
+  }
+
+  /** Coordinate `paramName` of point `index` of the start-up design, mapped onto `distribution`. */
+  private designValue(index: number, paramName: string, distribution: ParameterDistribution): ParameterValue {
+    let dimension = this.designDimensions.get(paramName);
+    if (dimension === undefined) {
+      dimension = this.designDimensions.size;
+      this.designDimensions.set(paramName, dimension);
+    }
+    const dimensions = this.designDimensions.size;
+    if (this.design === undefined || this.design.length < this.startupTrials * dimensions) {
+      // The generator draws its random start and then the columns in order, so regenerating with
+      // more dimensions from the same seed leaves the existing columns as they were.
+      const random = new SeededRandom(this.designSeed);
+      this.design = scrambledHalton(this.startupTrials, dimensions, () => random.nextFloat());
+    }
+    const unit = this.design[index * dimensions + dimension] ?? 0;
+    const space = new NormalizedSearchSpace({ [paramName]: distribution });
+    const coordinate = distribution.kind === 'categorical' ? Math.floor(unit * distribution.choices.length) : unit;
+    return space.unnormalize(Float64Array.of(coordinate))[paramName] as ParameterValue;
   }
 
   private finishedCount(observations: Observations): number {
@@ -151,11 +202,18 @@ export class TPESampler implements Sampler {
       Object.fromEntries(names.map((name) => [name, Float64Array.from(indices, (i) => observations.values[name]?.[i] ?? Number.NaN)]));
 
     let weightsBelow: Float64Array | undefined;
+    let parametersBelow = this.parzenParameters;
     if (study.directions.length > 1) {
       const all = multiObjectiveWeightsBelow(observations, below);
       weightsBelow = Float64Array.from(below.flatMap((index, k) => (hasParams(index) ? [all[k] ?? eps] : [])));
+    } else if (this.goodWeights === 'improvement') {
+      const improvements = improvementWeights(observations, belowKept, above);
+      if (improvements !== undefined) {
+        weightsBelow = improvements;
+        parametersBelow = { ...this.parzenParameters, priorWeight: improvements.reduce((sum, w) => sum + w, 0) / improvements.length };
+      }
     }
-    const estimatorBelow = new ParzenEstimator(pick(belowKept), searchSpace, this.parzenParameters, weightsBelow);
+    const estimatorBelow = new ParzenEstimator(pick(belowKept), searchSpace, parametersBelow, weightsBelow);
     const estimatorAbove = new ParzenEstimator(pick(aboveKept), searchSpace, this.parzenParameters);
     const candidates = estimatorBelow.sample(this.random, this.eiCandidates);
     const logBelow = estimatorBelow.logPdf(candidates);
@@ -215,6 +273,22 @@ export class TPESampler implements Sampler {
     names.forEach((name, k) => (values[name] = Float64Array.from(columns[k] ?? [])));
     return { values, scores, violations: constrained ? Float64Array.from(violations) : undefined };
   }
+}
+
+/**
+ * Each good observation's improvement over the best value of the rest (at least 1e-12), or
+ * undefined when that is not defined: a pruned or running trial among them, constraints, or no
+ * finite value in the rest.
+ */
+export function improvementWeights(observations: Observations, below: readonly number[], above: readonly number[]): Float64Array | undefined {
+  if (observations.violations !== undefined || below.length === 0) return undefined;
+  const complete = (i: number): boolean => observations.scores[i]?.step === -Infinity;
+  const loss = (i: number): number => observations.scores[i]?.losses[0] ?? Number.NaN;
+  if (!below.every(complete)) return undefined;
+  let threshold = Infinity;
+  for (const i of above) if (complete(i) && loss(i) < threshold) threshold = loss(i);
+  if (!Number.isFinite(threshold)) return undefined;
+  return Float64Array.from(below, (i) => Math.max(eps, threshold - loss(i)));
 }
 
 /** Optuna's split into the good group (`below`, size nBelow) and the rest, each in ascending index order. */
