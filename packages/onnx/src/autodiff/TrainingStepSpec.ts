@@ -72,6 +72,17 @@ export type OptimizerSpec =
       readonly weightDecay?: number;
     };
 
+/**
+ * How the input gradient dL/dX of an ordinary stride-1 convolution Y = Conv(X, W) is built:
+ * - `transposedConv`: ConvTranspose(dY, W) with the forward window layout (every convolution).
+ * - `flippedConv`: Conv(dY, W') with W' the kernel with its two channel axes exchanged per group
+ *   and flipped spatially, pads (k - 1) * dilation - pad. onnxruntime's CPU provider runs this
+ *   Conv through its blocked NCHWc kernels, where ConvTranspose goes image by image.
+ * Strided convolutions always take `transposedConv` (as do pads larger than the kernel's reach),
+ * depthwise stride-1 convolutions always `flippedConv`.
+ */
+export type ConvolutionInputGradient = 'transposedConv' | 'flippedConv';
+
 /** What `buildTrainingStep` builds. */
 export interface TrainingStepSpec {
   /**
@@ -95,6 +106,8 @@ export interface TrainingStepSpec {
    * importance. Default false.
    */
   readonly exposeGradients?: boolean;
+  /** See `ConvolutionInputGradient`; default `transposedConv`. */
+  readonly convolutionInputGradient?: ConvolutionInputGradient;
   /** Extra or replacement gradient rules by op type, on top of `gradientRules`. */
   readonly rules?: GradientRuleTable;
 }

@@ -12,9 +12,11 @@ import { raiseOpsetTo17 } from './raiseOpsetTo17.js';
 import { addOptimizerUpdate, type ParameterGradient, resolveOptimizer } from './addOptimizerUpdate.js';
 import type { GradientRule, GradientRuleTable } from './GradientRule.js';
 import { type ForwardRewriteEffects, forwardRewriteContext, gradientContext } from './ruleContexts.js';
+import { convolutionGradientRules } from './rules/convolutionGradients.js';
 import { gradientRules } from './rules/index.js';
 import { StepGraphBuilder } from './StepGraphBuilder.js';
 import {
+  type ConvolutionInputGradient,
   type LossTerm,
   type StepTensor,
   TRAINING_STEP_METADATA_KEY,
@@ -34,6 +36,8 @@ export interface TrainingStep {
 const MIN_OPSET = 17;
 
 const FLOAT_TYPES: ReadonlySet<DataType> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+const CONVOLUTION_INPUT_GRADIENTS: readonly ConvolutionInputGradient[] = ['transposedConv', 'flippedConv'];
 
 /**
  * Builds one training step of `model` as an ONNX model of standard operators (opset >= 17):
@@ -58,7 +62,17 @@ export function buildTrainingStep(source: OnnxModel | ModelProto, spec: Training
   checkLossTerms(spec.loss);
   const optimizer = resolveOptimizer(spec.optimizer);
   const mode = spec.mode ?? 'train';
-  const rules: GradientRuleTable = { ...gradientRules, ...spec.rules };
+  if (spec.convolutionInputGradient !== undefined && !CONVOLUTION_INPUT_GRADIENTS.includes(spec.convolutionInputGradient)) {
+    throw new ConfigError(
+      `The training-step spec's convolutionInputGradient is "${String(spec.convolutionInputGradient)}". ` +
+        `Use one of ${CONVOLUTION_INPUT_GRADIENTS.map((g) => `"${g}"`).join(', ')}, or leave it out for the default.`,
+    );
+  }
+  const rules: GradientRuleTable = {
+    ...gradientRules,
+    ...(spec.convolutionInputGradient === undefined ? {} : convolutionGradientRules(spec.convolutionInputGradient)),
+    ...spec.rules,
+  };
   const model = (source instanceof OnnxModel ? source : new OnnxModel(source)).clone();
   raiseOpsetTo17(model);
   const opset = model.opsetVersion('') ?? MIN_OPSET;

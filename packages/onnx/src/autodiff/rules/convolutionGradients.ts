@@ -2,6 +2,7 @@ import { UnsupportedOperationError } from '@open-autoglm/core';
 import { findAttribute, getIntAttribute } from '../../attributes.js';
 import { describeNode } from '../../OnnxGraph.js';
 import type { GradientContext, GradientRuleTable } from '../GradientRule.js';
+import type { ConvolutionInputGradient } from '../TrainingStepSpec.js';
 import { resolveWindowGeometry, scatterThroughWindows, staticDimsOf, type WindowGeometry } from './windowGeometry.js';
 
 /** The window layout of a convolution, as the gradient formulas need it. */
@@ -36,30 +37,57 @@ function leadingPermutation(lead: readonly number[], rank: number): number[] {
   return [...lead, ...range(lead.length, rank)];
 }
 
+/** The formulation used when the spec does not choose one (see `TrainingStepSpec.convolutionInputGradient`). */
+export const DEFAULT_CONVOLUTION_INPUT_GRADIENT: ConvolutionInputGradient = 'transposedConv';
+
 /**
- * dL/dX of Y = Conv(X, W): the transposed convolution of dY with W. A depthwise convolution with
- * stride 1 uses the equivalent convolution with the spatially flipped kernel instead, which
- * onnxruntime runs about 2.7x faster than ConvTranspose there (measured: 16 vs 44 ms for 32
- * channels 3x3, 56x56, batch 64); for ordinary convolutions ConvTranspose is as fast or faster.
+ * The kernel of the stride-1 convolution that computes dL/dX of Y = Conv(X, W): W with its two
+ * channel axes exchanged within each group, [C_in, C_out / group, ...k], flipped along every
+ * spatial axis. When either channel axis of a group has size 1 the exchange is only a Reshape.
  */
-function convolutionInputGradient(c: GradientContext, layout: ConvolutionLayout, dY: string, weight: string): string {
+function flippedKernel(c: GradientContext, layout: ConvolutionLayout, weight: string): string {
   const rank = layout.kernel.length;
+  const [outputChannels, channelsPerGroup] = layout.weightDims as [number, number];
+  const group = layout.group;
+  const groupOutputs = outputChannels / group;
+  const exchangedDims = [group * channelsPerGroup, groupOutputs, ...layout.kernel];
+  let exchanged: string;
+  if (groupOutputs === 1 && channelsPerGroup === 1) {
+    exchanged = weight;
+  } else if (groupOutputs === 1 || channelsPerGroup === 1) {
+    exchanged = c.op('Reshape', [weight, c.ints(exchangedDims)]);
+  } else if (group === 1) {
+    exchanged = c.op('Transpose', [weight], { perm: leadingPermutation([1, 0], rank + 2) });
+  } else {
+    const split = c.op('Reshape', [weight, c.ints([group, groupOutputs, channelsPerGroup, ...layout.kernel])]);
+    const swapped = c.op('Transpose', [split], { perm: leadingPermutation([0, 2, 1], rank + 3) });
+    exchanged = c.op('Reshape', [swapped, c.ints(exchangedDims)]);
+  }
+  return c.op('Slice', [
+    exchanged,
+    c.ints(new Array<number>(rank).fill(-1)),
+    c.ints(new Array<number>(rank).fill(Number.MIN_SAFE_INTEGER)),
+    c.ints(range(2, 2 + rank)),
+    c.ints(new Array<number>(rank).fill(-1)),
+  ]);
+}
+
+/**
+ * dL/dX of Y = Conv(X, W): the transposed convolution of dY with W, or for stride 1 (when chosen,
+ * and always for depthwise kernels) the equivalent convolution of dY with the flipped kernel
+ * (`flippedKernel`), pads reach - pad. onnxruntime runs the flipped depthwise Conv about 2.7x
+ * faster than ConvTranspose (measured: 16 vs 44 ms for 32 channels 3x3, 56x56, batch 64).
+ */
+function convolutionInputGradient(c: GradientContext, layout: ConvolutionLayout, dY: string, weight: string, choice: ConvolutionInputGradient): string {
   const [outputChannels, channelsPerGroup] = layout.weightDims as [number, number];
   const depthwise = channelsPerGroup === 1 && outputChannels === layout.group && layout.group > 1;
   const reach = layout.kernel.map((k, i) => (k - 1) * (layout.dilations[i] as number));
   const flippable =
-    depthwise &&
+    (depthwise || choice === 'flippedConv') &&
     layout.strides.every((s) => s === 1) &&
     reach.every((r, i) => r >= (layout.padsBegin[i] as number) && r >= (layout.padsEnd[i] as number));
   if (flippable) {
-    const flipped = c.op('Slice', [
-      weight,
-      c.ints(new Array<number>(rank).fill(-1)),
-      c.ints(new Array<number>(rank).fill(Number.MIN_SAFE_INTEGER)),
-      c.ints(range(2, 2 + rank)),
-      c.ints(new Array<number>(rank).fill(-1)),
-    ]);
-    return c.op('Conv', [dY, flipped], {
+    return c.op('Conv', [dY, flippedKernel(c, layout, weight)], {
       group: layout.group,
       dilations: [...layout.dilations],
       pads: [...reach.map((r, i) => r - (layout.padsBegin[i] as number)), ...reach.map((r, i) => r - (layout.padsEnd[i] as number))],
@@ -222,43 +250,48 @@ function convolutionLayout(c: GradientContext, weight: string): ConvolutionLayou
  * explicit, asymmetric or auto pads; 1-D, 2-D and 3-D) and ConvTranspose (explicit pads and
  * output_padding). The spatial sizes of the input and output must be known numbers.
  */
-export const convolutionGradients: GradientRuleTable = {
-  Conv: {
-    backward: (c) => {
-      const dY = c.outputGradient(0);
-      if (dY === undefined) return [];
-      const [x, weight, bias] = [c.input(0), c.input(1), c.input(2)];
-      const layout = convolutionLayout(c, weight);
-      return [
-        c.needsGradient(0) ? convolutionInputGradient(c, layout, dY, weight) : undefined,
-        c.needsGradient(1) ? convolutionWeightGradient(c, layout, x, dY) : undefined,
-        bias !== '' && c.needsGradient(2) ? biasGradient(c, dY, layout.kernel.length) : undefined,
-      ];
+export function convolutionGradientRules(inputGradient: ConvolutionInputGradient = DEFAULT_CONVOLUTION_INPUT_GRADIENT): GradientRuleTable {
+  return {
+    Conv: {
+      backward: (c) => {
+        const dY = c.outputGradient(0);
+        if (dY === undefined) return [];
+        const [x, weight, bias] = [c.input(0), c.input(1), c.input(2)];
+        const layout = convolutionLayout(c, weight);
+        return [
+          c.needsGradient(0) ? convolutionInputGradient(c, layout, dY, weight, inputGradient) : undefined,
+          c.needsGradient(1) ? convolutionWeightGradient(c, layout, x, dY) : undefined,
+          bias !== '' && c.needsGradient(2) ? biasGradient(c, dY, layout.kernel.length) : undefined,
+        ];
+      },
     },
-  },
-  ConvTranspose: {
-    backward: (c) => {
-      const dY = c.outputGradient(0);
-      if (dY === undefined) return [];
-      if (findAttribute(c.node, 'output_shape') !== undefined) {
-        throw new UnsupportedOperationError(
-          `Cannot build the gradient of ${describeNode(c.node)}: ConvTranspose with output_shape is not supported. ` +
-            'Re-export the model with explicit pads and output_padding (PyTorch does so).',
-        );
-      }
-      const [x, weight, bias] = [c.input(0), c.input(1), c.input(2)];
-      const transposed = convolutionLayout(c, weight);
-      // ConvTranspose(X, W) is the adjoint of Conv(., W) from Y's size to X's: both gradients
-      // are those of that convolution with the roles of input and output exchanged.
-      const adjoint: ConvolutionLayout = { ...transposed, inputSpatial: transposed.outputSpatial, outputSpatial: transposed.inputSpatial };
-      const pads = [...adjoint.padsBegin, ...adjoint.padsEnd];
-      return [
-        c.needsGradient(0)
-          ? c.op('Conv', [dY, weight], { group: adjoint.group, strides: [...adjoint.strides], dilations: [...adjoint.dilations], pads })
-          : undefined,
-        c.needsGradient(1) ? convolutionWeightGradient(c, adjoint, dY, x) : undefined,
-        bias !== '' && c.needsGradient(2) ? biasGradient(c, dY, adjoint.kernel.length) : undefined,
-      ];
+    ConvTranspose: {
+      backward: (c) => {
+        const dY = c.outputGradient(0);
+        if (dY === undefined) return [];
+        if (findAttribute(c.node, 'output_shape') !== undefined) {
+          throw new UnsupportedOperationError(
+            `Cannot build the gradient of ${describeNode(c.node)}: ConvTranspose with output_shape is not supported. ` +
+              'Re-export the model with explicit pads and output_padding (PyTorch does so).',
+          );
+        }
+        const [x, weight, bias] = [c.input(0), c.input(1), c.input(2)];
+        const transposed = convolutionLayout(c, weight);
+        // ConvTranspose(X, W) is the adjoint of Conv(., W) from Y's size to X's: both gradients
+        // are those of that convolution with the roles of input and output exchanged.
+        const adjoint: ConvolutionLayout = { ...transposed, inputSpatial: transposed.outputSpatial, outputSpatial: transposed.inputSpatial };
+        const pads = [...adjoint.padsBegin, ...adjoint.padsEnd];
+        return [
+          c.needsGradient(0)
+            ? c.op('Conv', [dY, weight], { group: adjoint.group, strides: [...adjoint.strides], dilations: [...adjoint.dilations], pads })
+            : undefined,
+          c.needsGradient(1) ? convolutionWeightGradient(c, adjoint, dY, x) : undefined,
+          bias !== '' && c.needsGradient(2) ? biasGradient(c, dY, adjoint.kernel.length) : undefined,
+        ];
+      },
     },
-  },
-};
+  };
+}
+
+/** The convolution gradient rules with the default input-gradient formulation. */
+export const convolutionGradients: GradientRuleTable = convolutionGradientRules();
