@@ -65,6 +65,27 @@ describe('distill', () => {
     expect(result.history[result.bestEpoch!]!.validationAccuracy).toBe(best);
   });
 
+  it('should decay the learning rate linearly to 0 after the warm-up with schedule linear', async () => {
+    const rates: number[] = [];
+    await distill({
+      teacher: await lenet(),
+      student: await damagedLenet(),
+      train: (await calibration(true)).slice(0, 96),
+      epochs: 2,
+      batchSize: 32,
+      alpha: 0.5,
+      learningRate: 0.01,
+      warmupSteps: 2,
+      schedule: 'linear',
+      onEvent: (event) => {
+        if (event.kind === 'step') rates.push(event.learningRate);
+      },
+    });
+    // 6 updates: warm-up 0.005, 0.01; then 0.01 * (1 - t / 4) for t = 0..3.
+    [0.005, 0.01, 0.01, 0.0075, 0.005, 0.0025].forEach((rate, i) => expect(rates[i]).toBeCloseTo(rate, 12));
+    expect(rates).toHaveLength(6);
+  });
+
   it('should stop at a step budget and distill features automatically matched by name', async () => {
     const result = await distill({
       teacher: await lenet(),

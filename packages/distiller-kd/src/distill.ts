@@ -229,7 +229,8 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
 function learningRateSchedule(options: DistillOptions, totalSteps: number): LearningRateSchedule {
   const lr = options.learningRate ?? DEFAULT_LEARNING_RATE;
   const warmupSteps = options.warmupSteps ?? 0;
-  if ((options.schedule ?? 'cosine') === 'constant' || totalSteps <= warmupSteps) return { kind: 'constant', lr, warmupSteps };
+  // linear: the constant schedule (with its warm-up), scaled down by linearDecayFactor.
+  if ((options.schedule ?? 'cosine') !== 'cosine' || totalSteps <= warmupSteps) return { kind: 'constant', lr, warmupSteps };
   return { kind: 'cosine', lr, totalSteps, warmupSteps };
 }
 
