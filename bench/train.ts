@@ -4,7 +4,8 @@
  * `--spinning`, `--optimization disabled|basic|extended|all`, `--no-pytorch`, `--python <path>`,
  * `--pytorch-glibc-malloc-defaults`,
  * `--out <file>` (default bench/results/train.json), `--profile` (onnxruntime's kernel time per
- * operator type of each model's step, under `threadsN.profile`).
+ * operator type and of the slowest nodes of each model's step, under `threadsN.profile`),
+ * `--convolution-input-gradient transposedConv|flippedConv` (TrainingStepSpec.convolutionInputGradient).
  *
  * Throughput: for each fixture model and for `mobilenet-dw4` (depthwise-separable blocks, built
  * by bench/mobilenetModel.ts), one training step (cross-entropy, SGD lr 0.01 momentum 0.9, train
@@ -90,6 +91,7 @@ const MOMENTUM = 0.9;
 /** Session settings to try (`--spinning`, `--optimization basic`); the defaults are the runtime's. */
 const SPINNING = args.includes('--spinning');
 const OPTIMIZATION = option('--optimization') as 'disabled' | 'basic' | 'extended' | 'all' | undefined;
+const CONVOLUTION_INPUT_GRADIENT = option('--convolution-input-gradient') as 'transposedConv' | 'flippedConv' | undefined;
 
 interface Manifest {
   models: Record<string, { splits: { eval: string }; pytorch_cpu_fp32: { train_samples_per_s: number; train_b64_step_ms: number } }>;
@@ -150,6 +152,7 @@ async function profileStep(stepBytes: Uint8Array, signature: TrainingStepSignatu
     const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
     const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => e.dur).slice(1);
     const byOp = new Map<string, { us: number; count: number }>();
+    const byNode = new Map<string, { op: string; us: number }>();
     const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
     // Skip the first run's kernels: the profile holds 1 + PROFILE_STEPS runs.
     for (const e of kernels.slice(kernels.length / (PROFILE_STEPS + 1))) {
@@ -158,6 +161,8 @@ async function profileStep(stepBytes: Uint8Array, signature: TrainingStepSignatu
       entry.us += e.dur;
       entry.count++;
       byOp.set(op, entry);
+      const node = e.name.slice(0, -'_kernel_time'.length);
+      byNode.set(node, { op, us: (byNode.get(node)?.us ?? 0) + e.dur });
     }
     const perRun = (us: number): number => +(us / PROFILE_STEPS / 1000).toFixed(3);
     const kernelUs = [...byOp.values()].reduce((a, b) => a + b.us, 0);
@@ -168,6 +173,9 @@ async function profileStep(stepBytes: Uint8Array, signature: TrainingStepSignatu
       kernelsPerRun: kernels.length / (PROFILE_STEPS + 1),
       kernelMsByOpType: Object.fromEntries(
         [...byOp].sort((a, b) => b[1].us - a[1].us).slice(0, 12).map(([op, e]) => [op, { ms: perRun(e.us), perRun: e.count / PROFILE_STEPS }]),
+      ),
+      kernelMsOfSlowestNodes: Object.fromEntries(
+        [...byNode].sort((a, b) => b[1].us - a[1].us).slice(0, 12).map(([node, e]) => [node, { op: e.op, ms: perRun(e.us) }]),
       ),
     };
   } finally {
@@ -191,7 +199,12 @@ async function throughput(name: string): Promise<Record<string, unknown>> {
   const { model, split, pytorchReference } = chosen;
   let step;
   try {
-    step = buildTrainingStep(model, { loss: [{ kind: 'crossEntropy' }], optimizer: { kind: 'sgd', momentum: MOMENTUM }, mode: 'train' });
+    step = buildTrainingStep(model, {
+      loss: [{ kind: 'crossEntropy' }],
+      optimizer: { kind: 'sgd', momentum: MOMENTUM },
+      mode: 'train',
+      ...(CONVOLUTION_INPUT_GRADIENT === undefined ? {} : { convolutionInputGradient: CONVOLUTION_INPUT_GRADIENT }),
+    });
   } catch (error) {
     if (error instanceof UnsupportedOperationError) {
       console.log(`${name}: skipped (${error.message.slice(0, 120)}...)`);
@@ -372,7 +385,8 @@ const results: Record<string, unknown> = {
   versions: { node: process.version, onnxruntimeNode: ortVersion, pytorch: firstPytorch?.torchVersion ?? null },
   method:
     `batch ${BATCH}, SGD lr ${LEARNING_RATE} momentum ${MOMENTUM}, cross-entropy, train mode; median step time over ${STEPS} steps after ${WARMUP} warm-up, ` +
-    `lowest of ${REPEATS} repeats; samples/s = ${BATCH} / median; onnxruntime graph optimization ${OPTIMIZATION ?? '"all"'}, spinning ${SPINNING ? 'on' : 'off'}. ` +
+    `lowest of ${REPEATS} repeats; samples/s = ${BATCH} / median; onnxruntime graph optimization ${OPTIMIZATION ?? '"all"'}, spinning ${SPINNING ? 'on' : 'off'}, ` +
+    `convolution input gradient ${CONVOLUTION_INPUT_GRADIENT ?? 'default (transposedConv)'}. ` +
     'PyTorch side by side (threadsN.pytorch, ratioVsPytorch = our samples/s over PyTorch\'s at the same thread count): PyTorch eager running the same ' +
     'ONNX graph through bench/pytorch/train_speed.py (F.conv2d, F.batch_norm, ... + autograd + torch.optim.SGD), torch.set_num_threads(N), ' +
     'OPENBLAS_NUM_THREADS=1, repeats interleaved with ours (ours, PyTorch, ours, PyTorch, ...) on the same machine in the same run. ' +
