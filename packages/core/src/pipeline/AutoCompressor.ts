@@ -21,6 +21,7 @@ import { openStudyRecord } from './openStudyRecord.js';
 import { PassOutputCache } from './PassOutputCache.js';
 import { describeViolations, planObjectives, type ModelMetrics, type ObjectivePlan } from './planObjectives.js';
 import { preparePipeline, type PreparedPipeline } from './preparePipeline.js';
+import { prepareRecordStudy } from './prepareRecordStudy.js';
 import { renderReportHtml } from './renderReportHtml.js';
 import { startRecordTrial } from './startRecordTrial.js';
 import { recoverOutputFolder, replaceOutputFolder } from './replaceOutputFolder.js';
@@ -201,7 +202,10 @@ export class AutoCompressor {
         ...this.#costModel(pipeline, baseline, config.objectives, workDir),
       });
       const fingerprint = configFingerprint(loaded);
-      const recordStudyId = record === undefined ? undefined : this.#openRecordStudy(record, plan, fingerprint);
+      const recordStudyId =
+        record === undefined
+          ? undefined
+          : prepareRecordStudy(record, { studyName, resume: this.#options.resume === true, directions: plan.directions, metrics: plan.metrics, fingerprint, logger: this.#logger });
       const resumed = record === undefined || recordStudyId === undefined ? { pending: undefined, finished: 0 } : await this.#replay(record, recordStudyId, study, distributions);
       this.#emit({ type: 'searchSpace', parameters: searchSpace.length, resumedTrials: resumed.finished });
 
@@ -337,32 +341,6 @@ export class AutoCompressor {
         },
       },
     };
-  }
-
-  /** The record's study, created (or, when resuming, found and checked against the config). */
-  #openRecordStudy(record: StudyStorage, plan: ObjectivePlan, fingerprint: string): number {
-    const existing = record.getStudyIdFromName(studyName);
-    if (this.#options.resume === true) {
-      if (existing === undefined) {
-        throw new ConfigError(`There is no run to resume in this output folder (its study.db holds no "${studyName}" study). Run without --resume to start one.`);
-      }
-      const stored = record.getStudy(existing);
-      if (stored.userAttrs['config_fingerprint'] !== fingerprint || stored.directions.join() !== plan.directions.join()) {
-        throw new ConfigError(
-          'The config changed since the run in this output folder began (model, target, objectives, search or passes): resuming needs the same config. ' +
-            'Restore the config, or run without --resume to start over (the old study is replaced).',
-        );
-      }
-      return existing;
-    }
-    if (existing !== undefined) {
-      this.#logger.warn('replacing the previous run in the output folder', { study: studyName });
-      record.deleteStudy(existing);
-    }
-    const id = record.createStudy(studyName, plan.directions);
-    record.setStudyUserAttr(id, 'config_fingerprint', fingerprint);
-    record.setStudyUserAttr(id, 'metrics', [...plan.metrics]);
-    return id;
   }
 
   /**

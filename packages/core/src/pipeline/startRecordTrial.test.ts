@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ParameterDistribution } from '../contracts/SearchSpace.js';
-import type { StudyStorage } from '../contracts/StudyStorage.js';
 import { InMemoryStorage } from '../study/InMemoryStorage.js';
 import { startRecordTrial } from './startRecordTrial.js';
+import { ProcessKilled, storageKilledAfter } from './test-support/storageKilledAfter.js';
 
 const distributions: Record<string, ParameterDistribution> = {
   'pass.bits.conv1': { kind: 'int', low: 3, high: 8 },
@@ -10,24 +10,6 @@ const distributions: Record<string, ParameterDistribution> = {
   'pass.ratio': { kind: 'float', low: 0, high: 0.9 },
 };
 const params = { 'pass.bits.conv1': 4, 'pass.bits.fc1': 7, 'pass.ratio': 0.375 };
-
-class ProcessKilled extends Error {}
-
-/** The storage of a process killed (kill -9) after `writesBeforeKill` storage writes: the next write never happens. */
-function killedAfter(storage: StudyStorage, writesBeforeKill: number): StudyStorage {
-  let writes = 0;
-  return new Proxy(storage, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      const isWrite = typeof property === 'string' && /^(create|set|delete)/.test(property);
-      return (...args: unknown[]): unknown => {
-        if (isWrite && writes++ === writesBeforeKill) throw new ProcessKilled();
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-}
 
 describe('startRecordTrial', () => {
   it('should record the trial running with every param the search space names', () => {
@@ -43,7 +25,7 @@ describe('startRecordTrial', () => {
       const storage = new InMemoryStorage();
       const studyId = storage.createStudy('autoglm', ['maximize']);
       try {
-        startRecordTrial(killedAfter(storage, writesBeforeKill), studyId, params, distributions);
+        startRecordTrial(storageKilledAfter(storage, writesBeforeKill), studyId, params, distributions);
       } catch (error) {
         if (!(error instanceof ProcessKilled)) throw error;
       }
