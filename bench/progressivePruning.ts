@@ -21,7 +21,9 @@
  *
  * `fade-*` schedules first train the full-width model for one epoch, split in 4 consecutive
  * quarters of the data: before each quarter the BatchNorm scale and shift of the channels the
- * one-shot L1 plan will remove are multiplied down (to 3/4, 1/2, 1/4, then 0 of their value), so
+ * one-shot L1 plan will remove are multiplied down (`fade-then-prune`: to 3/4, 1/2, 1/4, then 0
+ * of their value; `fade-geometric`: halved every quarter, 0 at the end; `fade-mask`: 3/4, 1/2, 1/4
+ * and 0, applied by a constant mask after each BatchNorm that training cannot grow back), so
  * the network learns to do without them while they fade; features are distilled on the kept
  * channels only. Then the faded channels are pruned (criterion `bn`: their scale is 0) and 2
  * epochs follow. This stands in for a group-lasso penalty on those scales, which the training
@@ -39,7 +41,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distill, type FeaturePair, setUpFeaturePairs } from '@open-autoglm/distiller-kd';
-import { arrayToTensor, DataType, inferShapes, makeNode, OnnxModel, tensorToArray, writeFileAtomic } from '@open-autoglm/onnx';
+import { arrayToTensor, DataType, inferShapes, makeNode, type NodeProto, OnnxModel, tensorToArray, writeFileAtomic } from '@open-autoglm/onnx';
 import { type ImportanceCriterion, modelFeeds, recalibrateBatchNorm, reconstructConsumers, StructuredPruner } from '@open-autoglm/pruner-structured';
 import { type Dataset, loadDataset, modelAccuracy } from '@open-autoglm/runtime';
 import { benchOption, requireTrainingSplitFiles } from './benchSupport.js';
@@ -52,8 +54,20 @@ interface Step {
 }
 
 interface Schedule {
-  /** One epoch at full width fading out the channels the one-shot plan removes, before the steps. */
-  readonly fade?: { readonly quarters: 4 };
+  /**
+   * One epoch at full width fading out the channels the one-shot plan removes, before the steps:
+   * the epoch is split into `remaining.length` consecutive slices of the data, each trained with
+   * those channels' BatchNorm scale and shift at `remaining[i]` of their value (then set to 0).
+   */
+  readonly fade?: {
+    readonly remaining: readonly number[];
+    /**
+     * `batchnorm` multiplies the channels' BatchNorm scale and shift (which training can grow
+     * back); `mask` multiplies each BatchNorm's output by a constant per-channel mask (a Mul
+     * node, not a parameter, so training cannot undo it), removed before pruning. Default `batchnorm`.
+     */
+    readonly by?: 'batchnorm' | 'mask';
+  };
   readonly steps: readonly Step[];
 }
 
@@ -85,7 +99,10 @@ const SCHEDULES: Record<string, Schedule> = {
       { ratio: 0.5, epochs: 1, recovery: 'reconstruct' },
     ],
   },
-  'fade-then-prune': { fade: { quarters: 4 }, steps: [{ ratio: 0.5, epochs: 2, recovery: 'batchnorm' }] },
+  'fade-then-prune': { fade: { remaining: [0.75, 0.5, 0.25, 0] }, steps: [{ ratio: 0.5, epochs: 2, recovery: 'batchnorm' }] },
+  // Halved every quarter: the last cut (from 1/16 to 0, right before pruning) is small.
+  'fade-geometric': { fade: { remaining: [0.5, 0.25, 0.125, 0.0625] }, steps: [{ ratio: 0.5, epochs: 2, recovery: 'batchnorm' }] },
+  'fade-mask': { fade: { remaining: [0.75, 0.5, 0.25, 0], by: 'mask' }, steps: [{ ratio: 0.5, epochs: 2, recovery: 'batchnorm' }] },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -226,6 +243,61 @@ function fadeRemovedChannels(model: OnnxModel, removed: ReadonlyMap<string, read
   }
 }
 
+const MASK_PREFIX = 'progressive.fade.mask.';
+
+/**
+ * A Constant node holding a group's mask: ones, and `value` at the `removed` channels. A Constant
+ * rather than an initializer: the training step would train a Mul's initializer as a parameter.
+ */
+function maskNode(group: string, units: number, removed: readonly number[], value: number): NodeProto {
+  const values = new Float32Array(units).fill(1);
+  for (const c of removed) values[c] = value;
+  const name = `${MASK_PREFIX}${group}`;
+  return makeNode('Constant', [], [name], { value: arrayToTensor(name, values, [1, units, 1, 1]) }, name);
+}
+
+/** Puts a Mul by its group's mask (all ones) after every BatchNorm of the groups in `removed`. */
+function insertFadeMasks(model: OnnxModel, removed: ReadonlyMap<string, readonly number[]>): void {
+  const graph = model.graph;
+  for (const group of teacherPruner.analysis.groups) {
+    const channels = removed.get(group.name);
+    if (channels === undefined) continue;
+    // Inserted, not sorted in: the pruner names groups after their first layer in node order.
+    const mask = graph.insertNodeBefore(graph.nodes[0] as NodeProto, maskNode(group.name, group.units, channels, 1)).output[0] as string;
+    for (const member of group.members) {
+      if (member.kind !== 'tensor' || member.role !== 'norm') continue;
+      const batchNorm = graph.nodes.find((n) => n.name === member.node);
+      const output = batchNorm?.output[0];
+      if (batchNorm === undefined || output === undefined) throw new Error(`No BatchNorm ${member.node} in the student.`);
+      const masked = graph.uniqueName(`${output}.masked`);
+      graph.replaceUses(output, masked);
+      graph.insertNodeAfter(batchNorm, makeNode('Mul', [output, mask], [masked], {}, `${MASK_PREFIX}${member.node}`));
+    }
+  }
+}
+
+/** Sets every mask's `removed` channels to `value` (the kept ones stay 1). */
+function setFadeMasks(model: OnnxModel, removed: ReadonlyMap<string, readonly number[]>, value: number): void {
+  const graph = model.graph;
+  for (const group of teacherPruner.analysis.groups) {
+    const channels = removed.get(group.name);
+    const node = graph.nodes.find((n) => n.name === `${MASK_PREFIX}${group.name}`);
+    if (channels === undefined || node === undefined) continue;
+    graph.insertNodeBefore(node, maskNode(group.name, group.units, channels, value));
+    graph.removeNode(node);
+  }
+}
+
+/** Removes the masks again (the BatchNorm outputs read directly). */
+function removeFadeMasks(model: OnnxModel): void {
+  const graph = model.graph;
+  for (const node of [...graph.nodes]) {
+    if (!node.name.startsWith(MASK_PREFIX)) continue;
+    graph.removeNode(node);
+    if (node.opType === 'Mul') graph.replaceUses(node.output[0] ?? '', node.input[0] ?? '');
+  }
+}
+
 const percent = (a: number | null | undefined): string => (a === null || a === undefined ? 'n/a' : (a * 100).toFixed(2));
 
 interface StepRecord {
@@ -253,12 +325,20 @@ async function runSchedule(name: string, schedule: Schedule): Promise<void> {
     const plan = teacherPruner.plan({ perLayer: Object.fromEntries(groups.map((g) => [g.name, 0.5])), criterion: 'l1' });
     const removed = new Map(groups.map((g) => [g.name, Array.from({ length: g.units }, (_, i) => i).filter((i) => !(plan.get(g.name) ?? []).includes(i))]));
     const kept = composeChannels(channels, teacherPruner.prune({ perLayer: Object.fromEntries(groups.map((g) => [g.name, 0.5])), criterion: 'l1' }).model, teacher);
-    const quarters = schedule.fade.quarters;
+    const remaining = schedule.fade.remaining;
+    const quarters = remaining.length;
     const quarterSize = Math.ceil(train.size / quarters);
     const accuracies: number[] = [];
+    const byMask = schedule.fade.by === 'mask';
+    if (byMask) insertFadeMasks(model, removed);
     for (let q = 0; q < quarters; q++) {
-      // Remaining fraction (quarters - q - 1) / quarters after this multiplication, relative to the previous one.
-      fadeRemovedChannels(model, removed, (quarters - q - 1) / (quarters - q));
+      if (byMask) {
+        setFadeMasks(model, removed, remaining[q] as number);
+      } else {
+        // The channels trained in between, so each cut is relative to their current value.
+        const previous = q === 0 ? 1 : (remaining[q - 1] as number);
+        fadeRemovedChannels(model, removed, previous === 0 ? 0 : (remaining[q] as number) / previous);
+      }
       const setup = featureSetup(model, channels, kept);
       const result = await distill({
         ...RECIPE,
@@ -277,10 +357,11 @@ async function runSchedule(name: string, schedule: Schedule): Promise<void> {
       console.log(`${name}: fade quarter ${q + 1}/${quarters}: ${percent(accuracies.at(-1))}%`);
     }
     perEpoch.push(accuracies.at(-1) ?? null);
-    // The last quarter trained at scale 0 but may have regrown a little: the pruned channels are exactly the faded ones.
+    if (byMask) removeFadeMasks(model);
+    // Set to 0 (they may also have regrown a little in training): the pruned channels are exactly the faded ones.
     fadeRemovedChannels(model, removed, 0);
     fadedKept = kept;
-    fadeRecord = { quarters, lr: 'constant 5e-3 per quarter', accuracyPerQuarter: accuracies };
+    fadeRecord = { remaining, lr: 'constant 5e-3 per quarter', accuracyPerQuarter: accuracies };
   }
   const steps: StepRecord[] = [];
   for (const step of schedule.steps) {
