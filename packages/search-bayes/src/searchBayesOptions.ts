@@ -42,9 +42,9 @@ export const searchBayesOptionsSchema = z
      * gamma (Gamma(3, 6) on the lengthscale: explores more; for rugged objectives with several basins).
      */
     lengthscalePrior: z.enum(['optuna', 'gamma']).optional(),
-    /** What the GP predicts far from every trial: the average value (default, Optuna's) or the worst value seen. */
+    /** What the GP predicts far from every trial: the worst value seen (default) or the average (Optuna's). */
     priorMean: z.enum(['worst', 'average']).optional(),
-    /** How the GP's start-up trials are drawn: random (default, Optuna's) or latinHypercube. */
+    /** How the GP's start-up trials are drawn: latinHypercube (default) or random (Optuna's). */
     startupDesign: z.enum(['latinHypercube', 'random']).optional(),
     /** Stops unpromising trials from their intermediate values: median (default), successiveHalving, or none. */
     pruner: z.enum(['median', 'successiveHalving', 'none']).default('median'),
