@@ -39,7 +39,7 @@ export const distillerOptionsSchema = z.strictObject({
   featureWeight: z.number().min(0).default(1),
   /** Early stopping after this many epochs without a better validation accuracy (needs a val split). */
   patience: z.int().min(1).optional(),
-  schedule: z.enum(['cosine', 'constant']).default('cosine'),
+  schedule: z.enum(['cosine', 'linear', 'constant']).default('cosine'),
   /**
    * Random shifts (up to `translate` pixels, `padding` zero or edge) and left-right flips of every
    * training batch of images, the same batch for teacher and student.
