@@ -23,8 +23,8 @@ import { describeViolations, planObjectives, type ModelMetrics, type ObjectivePl
 import { preparePipeline, type PreparedPipeline } from './preparePipeline.js';
 import { prepareRecordStudy } from './prepareRecordStudy.js';
 import { renderReportHtml } from './renderReportHtml.js';
-import { startRecordTrial } from './startRecordTrial.js';
 import { recoverOutputFolder, replaceOutputFolder } from './replaceOutputFolder.js';
+import { startRecordTrial } from './startRecordTrial.js';
 import { withPassOptions } from './withPassOptions.js';
 import { writeOutputFile } from './writeOutputFile.js';
 
