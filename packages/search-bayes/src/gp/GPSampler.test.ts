@@ -75,6 +75,17 @@ describe('GPSampler', () => {
     expect(params.map((p) => p.kind).sort()).toEqual(['a', 'a', 'b', 'b', 'c', 'c', 'd', 'd']);
   });
 
+  it('should leave the start-up trials to an independentSampler it is given', async () => {
+    const startup = async (sampler: Sampler): Promise<unknown[]> => {
+      const study = createStudy({ directions: ['minimize'], sampler, pruner: new NopPruner() });
+      await minimizeBranin(study, 4);
+      return study.trials.map((t) => t.params);
+    };
+    const random = await startup(new RandomSampler({ seed: 6 }));
+    expect(await startup(new GPSampler({ seed: 1, startupTrials: 4, independentSampler: new RandomSampler({ seed: 6 }) }))).toEqual(random);
+    expect(await startup(new GPSampler({ seed: 6, startupTrials: 4 }))).not.toEqual(random);
+  });
+
   it('should search wide integer grids (line search) and categorical choices (exhaustive)', async () => {
     const study = createStudy({ directions: ['minimize'], sampler: new GPSampler({ seed: 4 }), pruner: new NopPruner() });
     await study.optimize(

@@ -18,9 +18,10 @@ export interface GPSamplerOptions {
   /**
    * How the start-up trials are drawn: 'random' by `independentSampler` (Optuna's way);
    * 'latinHypercube' as a Latin hypercube of `startupTrials` points, each parameter's values one
-   * per equal stratum of its range (single-valued parameters, and parameters a trial after the
-   * start-up asks for outside the GP's joint space, still go to `independentSampler`). Default 'latinHypercube', or 'random' when an
-   * `independentSampler` is given (space-filling start-ups are the common practice: Ax, SMAC).
+   * per equal stratum of its range (single-valued parameters, and parameters outside the GP's
+   * joint space after the start-up, still go to `independentSampler`). Default 'latinHypercube',
+   * or 'random' when an `independentSampler` is given (space-filling start-ups are the common
+   * practice: Ax and SMAC start from Sobol points).
    * Measured, it is about neutral: seeds 1-10 / 101-120 / 201-220, 50 trials, with the worst value
    * as prior mean, random -> latinHypercube: median best of Hartmann-6 -3.2627 / -3.3224 / -3.3224
    * -> -3.3224 / -3.3224 / -3.3224 (on seeds 1-10 seven runs of ten in the global basin instead of
@@ -77,8 +78,8 @@ export interface GPSamplerOptions {
    * the mean function in Bayesian optimisation": the worst observed value did best of eight means
    * on synthetic problems of 5 or more dimensions; no mean won clearly on their real-world ones).
    * Default 'worst'. Seeds 1-10 / 101-120 / 201-220, 50 trials, random start-up, 'average' ->
-   * 'worst': median best of Hartmann-6 -3.2030 / -3.3213 / -3.3210 -> -3.2627 /
-   * -3.3224 / -3.3224, Rosenbrock-5 332 / 236 / 170 -> 192 / 164 / 128, Ackley-10 12.87 / 11.82 /
+   * 'worst': median best of Hartmann-6 -3.2030 / -3.3213 / -3.3210 -> -3.2627 / -3.3224 /
+   * -3.3224, Rosenbrock-5 332 / 236 / 170 -> 192 / 164 / 128, Ackley-10 12.87 / 11.82 /
    * 14.47 -> 8.83 / 7.54 / 7.88, Branin 0.397888 / 0.397893 / 0.397889 -> 0.397889 / 0.397889 /
    * 0.397892 (global minimum 0.397887).
    */
