@@ -156,12 +156,12 @@ const singleObjective: Record<string, Record<string, unknown>> = {};
 const singleObjectiveSamplers = [
   { key: 'gp' as const, label: 'GPSampler', trials: budgets.gp, make: (seed: number): Sampler => new GPSampler({ seed, outputWarping: gpOutputWarping, lengthscalePrior: gpLengthscalePrior }) },
   { key: 'tpe' as const, label: 'TPESampler', trials: budgets.tpe, make: (seed: number): Sampler => new TPESampler({ seed }) },
-  // Optuna 3.1's TPE (univariate, the prior in the kernel gaps, scale-free scores): the targets' sampler, for comparison.
+  // Optuna 3.1's TPE (univariate, the prior in the kernel gaps, scale-free scores, uniform start-up, recency weights): the targets' sampler, for comparison.
   {
     key: 'tpe' as const,
     label: 'TPESampler (Optuna 3.1 semantics)',
     trials: budgets.tpe,
-    make: (seed: number): Sampler => new TPESampler({ seed, multivariate: false, priorInNeighbourGaps: true, exactDensity: false }),
+    make: (seed: number): Sampler => new TPESampler({ seed, multivariate: false, priorInNeighbourGaps: true, exactDensity: false, startupDesign: 'random', goodWeights: 'recency' }),
   },
 ];
 for (const entry of singleObjectiveSamplers) {

@@ -14,7 +14,7 @@
  * Debian's python3-optuna 3.1.0), Optuna's figures on the same seeds sit beside ours, with
  * P(ours < Optuna): the chance that one of our runs ends below one of Optuna's (0.5 = same
  * distribution; the Mann-Whitney U statistic over the run pairs). With several variants, each
- * other variant's runs are compared with the first one's, seed by seed. Writes
+ * other variant's runs are compared with the first one's (`pBetterThan_<first>`). Writes
  * bench/results/search-tpe-variants.json (search-tpe-variants-quick.json with --quick, or
  * bench/results/<--out>).
  */
@@ -32,30 +32,28 @@ const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 
 /**
- * The configurations compared; `default` is `new TPESampler({ seed })` (Optuna 5.0's estimator),
- * the others spell out every option that differs from it.
+ * The configurations compared; `default` is `new TPESampler({ seed })` (Optuna 5.0's estimator,
+ * a Halton start-up, improvement weights), the others spell out every option that differs from it.
  */
 const variants: Record<string, TPESamplerOptions> = {
   default: {},
-  // Optuna 3.1's TPE: univariate, the prior in the kernel gaps, scale-free scores.
-  optuna31: { multivariate: false, priorInNeighbourGaps: true, exactDensity: false },
+  // Optuna 3.1's TPE: univariate, the prior in the kernel gaps, scale-free scores, uniform start-up, recency weights.
+  optuna31: { multivariate: false, priorInNeighbourGaps: true, exactDensity: false, startupDesign: 'random', goodWeights: 'recency' },
   // Optuna 3.5 to 4.5 with its default univariate TPE: true densities.
-  optuna35: { multivariate: false, priorInNeighbourGaps: true, exactDensity: true },
+  optuna35: { multivariate: false, priorInNeighbourGaps: true, exactDensity: true, startupDesign: 'random', goodWeights: 'recency' },
   // Optuna 3.1 with multivariate: true (Scott's rule widths).
-  optuna31Multivariate: { multivariateBandwidth: 'scott', priorInNeighbourGaps: true, exactDensity: false },
+  optuna31Multivariate: { multivariateBandwidth: 'scott', priorInNeighbourGaps: true, exactDensity: false, startupDesign: 'random', goodWeights: 'recency' },
+  // The default before the Halton start-up and improvement weights: Optuna 5.0's TPE with Optuna 3.1's weights.
+  previousDefault: { startupDesign: 'random', goodWeights: 'recency' },
+  // The default with one of its two changes undone.
+  randomStartup: { startupDesign: 'random' },
+  recencyWeights: { goodWeights: 'recency' },
   // Joint neighbour-gap kernels with the prior in the gaps.
   priorInGaps: { priorInNeighbourGaps: true },
   // ... and Optuna 3.1's scale-free scores.
   priorInGapsScaleFree: { priorInNeighbourGaps: true, exactDensity: false },
   scaleFree: { exactDensity: false },
   eiCandidates100: { eiCandidates: 100 },
-  // Start-up trials on a scrambled Halton sequence instead of independent uniform draws.
-  haltonStartup: { startupDesign: 'halton' },
-  haltonStartup15: { startupDesign: 'halton', startupTrials: 15 },
-  startup20: { startupTrials: 20 },
-  // The good group weighed by improvement over the rest's best value (Watanabe 2023's "EI").
-  improvementWeights: { goodWeights: 'improvement' },
-  haltonImprovementWeights: { startupDesign: 'halton', goodWeights: 'improvement' },
 };
 
 function parseSeeds(text: string): number[] {
@@ -164,11 +162,14 @@ for (const { variant, problem, range, seeds, runs } of measured) {
   const variantResults = (results[variant] ??= {});
   const problemResults = (variantResults[problem] ??= {});
   problemResults[range] = { ...summarize(ours), cpuMsPerTrialMedian: Number(median(runs.map((r) => r.cpuMsPerTrial)).toFixed(3)), ...comparison, runs: runs.map((r) => ({ seed: r.seed, best: Number(r.best.toPrecision(7)) })) };
-  // Against the first variant on the same seeds: P(this variant's best < the first's), over the run pairs.
+  // Against the first variant on the same seeds: P(a run of this variant ends better than one of
+  // the first's), over the run pairs; better is lower, or a larger hypervolume for ZDT1 and ZDT2.
   const first = measured.find((m) => m.variant === variantNames[0] && m.problem === problem && m.range === range);
   if (first !== undefined && variant !== variantNames[0]) {
-    const p = probabilityLower(ours, first.runs.map((r) => r.best));
-    (problemResults[range] as Record<string, unknown>)[`pLowerThan_${first.variant}`] = p;
+    const theirsFirst = first.runs.map((r) => r.best);
+    const higherIsBetter = biObjectiveProblems.some((p) => p.name === problem);
+    const p = higherIsBetter ? probabilityLower(theirsFirst, ours) : probabilityLower(ours, theirsFirst);
+    (problemResults[range] as Record<string, unknown>)[`pBetterThan_${first.variant}`] = p;
   }
   if (theirs.length === seeds.length) {
     const summary = summarize(ours);

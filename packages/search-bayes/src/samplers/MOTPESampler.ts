@@ -24,7 +24,8 @@ export function uniformWeights(n: number): Float64Array {
 export class MOTPESampler extends TPESampler {
   constructor(options: TPESamplerOptions = {}) {
     // The estimator of Optuna 3.1's MOTPE (Scott's-rule widths, the prior in the gaps, scale-free
-    // scores), modelling parameters jointly; TPESampler's single-objective defaults are Optuna 5.0's.
+    // scores), modelling parameters jointly; TPESampler's single-objective defaults are Optuna 5.0's
+    // estimator with a Halton start-up and improvement weights.
     super({
       considerEndpoints: true,
       gamma: motpeGamma,
@@ -33,6 +34,11 @@ export class MOTPESampler extends TPESampler {
       multivariateBandwidth: 'scott',
       priorInNeighbourGaps: true,
       exactDensity: false,
+      // Optuna's uniform start-up draws and weights: a Halton start-up measured no better on
+      // ZDT1/ZDT2 (medians of seeds 1-5 10.999 vs 11.050 and 10.296 vs 10.305,
+      // bench/results/search-tpe-halton-startup.json); improvement weights need one objective.
+      startupDesign: 'random',
+      goodWeights: 'recency',
       ...options,
     });
   }

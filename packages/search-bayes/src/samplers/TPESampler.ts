@@ -25,10 +25,10 @@ export interface TPESamplerOptions {
   /** Random trials before TPE takes over [10]. */
   readonly startupTrials?: number;
   /**
-   * How the start-up trials are drawn: independent uniform draws, as Optuna ['random'], or the
-   * points of a scrambled Halton sequence ('halton'), which cover the space evenly so that fewer
-   * basins go unseen before the model takes over. Trial k (by number) of the start-up takes point
-   * k; each parameter takes the next dimension of the sequence when it is first suggested.
+   * How the start-up trials are drawn: the points of a scrambled Halton sequence ['halton'], which
+   * cover the space evenly so that fewer basins go unseen before the model takes over, or
+   * independent uniform draws as Optuna ('random'). Trial k (by number) of the start-up takes
+   * point k; each parameter takes the next dimension of the sequence when it is first suggested.
    */
   readonly startupDesign?: 'random' | 'halton';
   /** Candidates drawn from the good-trials estimator per suggestion [24]. */
@@ -39,10 +39,11 @@ export interface TPESamplerOptions {
   readonly weights?: (n: number) => ArrayLike<number>;
   readonly priorWeight?: number;
   /**
-   * Weights of the good group's observations, single objective: the default weights function
-   * ['recency'], or each observation's improvement over the best value of the other group, with
-   * the prior weighing their mean ('improvement': Watanabe 2023's "EI" weighting), which puts
-   * the good estimator's mass on the best observations.
+   * Weights of the good group's observations, single objective: each observation's improvement
+   * over the best value of the other group, the prior weighing their mean ['improvement':
+   * Watanabe 2023's "EI" weighting], which puts the good estimator's mass on the best
+   * observations; or the `weights` function, as Optuna ('recency'). Several objectives weigh by
+   * hypervolume contribution either way.
    */
   readonly goodWeights?: 'recency' | 'improvement';
   readonly considerMagicClip?: boolean;
@@ -88,12 +89,13 @@ const eps = 1e-12;
  * for the good group (c-TPE as Optuna does it).
  *
  * The defaults are Optuna 5.0's estimator (joint kernels with neighbour-gap widths, the prior out
- * of the gaps, true densities) with Optuna 3.1's gamma, weights and 24 candidates; `{ multivariate:
- * false, exactDensity: false, priorInNeighbourGaps: true }` is Optuna 3.1's TPE, whose estimator
- * gives the same log densities as Optuna 3.1's (ParzenEstimator.python.test.ts). Over 200 trials
- * on seeds 101-140 (bench/searchTpeVariants.ts), medians of the best value, these defaults vs
- * Optuna 3.1's semantics: Branin 0.4013 vs 0.4041, Hartmann-6 -3.268 vs -3.243, Rosenbrock-5 21.0
- * vs 26.2, Ackley-10 9.90 vs 13.30, at the same CPU cost (about 2 ms per trial on Ackley-10).
+ * of the gaps, true densities) with Optuna 3.1's gamma and 24 candidates, start-up trials on a
+ * scrambled Halton sequence and the good group weighed by improvement; `{ multivariate: false,
+ * exactDensity: false, priorInNeighbourGaps: true, startupDesign: 'random', goodWeights:
+ * 'recency' }` is Optuna 3.1's TPE, whose estimator gives the same log densities as Optuna 3.1's
+ * (ParzenEstimator.python.test.ts). Medians of the best value over 200 trials, seeds 1-10 /
+ * 101-140 (bench/searchTpeVariants.ts, bench/results/search-tpe-halton-improvement.json): see
+ * the package README, which also has Optuna 3.1's figures on the same seeds.
  */
 export class TPESampler implements Sampler {
   private readonly random: SeededRandom;
@@ -119,12 +121,12 @@ export class TPESampler implements Sampler {
     // Drawn after the forks, so that the other streams do not depend on the design.
     this.designSeed = random.nextUint32();
     this.startupTrials = options.startupTrials ?? 10;
-    this.startupDesign = options.startupDesign ?? 'random';
+    this.startupDesign = options.startupDesign ?? 'halton';
     this.eiCandidates = options.eiCandidates ?? 24;
     this.gamma = options.gamma ?? defaultGamma;
     this.multivariate = options.multivariate ?? true;
     this.constantLiar = options.constantLiar ?? false;
-    this.goodWeights = options.goodWeights ?? 'recency';
+    this.goodWeights = options.goodWeights ?? 'improvement';
     this.parzenParameters = {
       priorWeight: options.priorWeight ?? 1,
       considerMagicClip: options.considerMagicClip ?? true,
