@@ -16,7 +16,9 @@
  * samples: the same samples seen and the same cosine schedule over (about) the same number of
  * updates as 3 epochs over 10k (469 updates against 3 x 157 = 471, the 10k epochs each ending
  * on a short batch). Pure KD (alpha 1; the label of a mixed image is undefined) plus the
- * kept-channel feature term (`features: 'pruned'`, weight 1) of the current best recipe.
+ * kept-channel feature term (`features: 'pruned'`, weight 1) of the current best recipe; the
+ * `*-labelled-*` variants keep labels instead (a mixed image takes its dominant image's) and the
+ * best recipe's alpha 0.5.
  *
  * The set lives in memory (a `Dataset` of the mixed arrays; nothing is written but the results).
  * The teacher runs on every batch (`teacherCache: 'none'`): every sample is seen once, so a cache
@@ -26,7 +28,9 @@
  * (running averages over mixed batches, whose pixel statistics differ from clean images) and with
  * them re-estimated on clean fmnist-train-10k (`recalibrateBatchNorm`, no weight change).
  * The comparison figures of the current best recipe (KD alpha 0.5, T 2, `features: 'pruned'`,
- * 3 epochs over clean fmnist-train-10k) are read from bench/results/distill-sweep.json, not re-run.
+ * 3 epochs over clean fmnist-train-10k) are read from bench/results/distill-sweep.json, and the same
+ * without labels from bench/results/distill.json, not re-run; `clean-T2` and
+ * `clean-labelled-alpha0.5-T2` re-run both in this script's one-epoch form.
  *
  * Results go to bench/results/distill-mixup.json (each run replaces an earlier one of the same
  * name; other seeds as `name@seedN`). `--quick`: 1000 images per copy, for a smoke run (not
@@ -36,10 +40,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DatasetError } from '@open-autoglm/core';
 import { distill } from '@open-autoglm/distiller-kd';
 import { OnnxModel, writeFileAtomic } from '@open-autoglm/onnx';
 import { modelFeeds, recalibrateBatchNorm, StructuredPruner } from '@open-autoglm/pruner-structured';
-import { Dataset, DEFAULT_FEATURE, loadDataset, modelAccuracy, SeededRandom } from '@open-autoglm/runtime';
+import { Dataset, DEFAULT_FEATURE, loadDataset, modelAccuracy, type NpyArray, SeededRandom } from '@open-autoglm/runtime';
 import { benchOption, requireTrainingSplitFiles } from './benchSupport.js';
 
 /** How each of the three copies of the training split is built. */
@@ -48,11 +53,18 @@ interface MixedSet {
   readonly mixingShape: number;
   /** Share of each copy's images left clean (a random subset, redrawn per copy); the others are mixed. */
   readonly cleanShare: number;
+  /**
+   * `dominant`: the set carries labels, a clean image its own, a mixed one that of the image
+   * weighing at least 1/2 in it (`distill` takes class indices, not mixed soft labels); default none.
+   */
+  readonly labels?: 'dominant';
 }
 
 interface MixupRecipe {
   readonly set: MixedSet;
   readonly temperature: number;
+  /** Weight of the distillation term; below 1 only with labels. Default 1 (pure KD). */
+  readonly alpha?: number;
 }
 
 /** The variants, each named after its set and temperature. */
@@ -68,10 +80,15 @@ const VARIANTS: Record<string, MixupRecipe> = {
   'mixup-beta1-T4': { set: { mixingShape: 1, cleanShare: 0 }, temperature: 4 },
   'half-clean-beta1-T1': { set: { mixingShape: 1, cleanShare: 0.5 }, temperature: 1 },
   'half-clean-beta1-T4': { set: { mixingShape: 1, cleanShare: 0.5 }, temperature: 4 },
+  // With labels (the dominant image's for a mixed one) and the current best recipe's alpha 0.5;
+  // the clean one is that recipe itself in this one-epoch-over-3-copies form (a check of the form).
+  'clean-labelled-alpha0.5-T2': { set: { mixingShape: 1, cleanShare: 1, labels: 'dominant' }, temperature: 2, alpha: 0.5 },
+  'half-clean-beta0.2-labelled-alpha0.5-T2': { set: { mixingShape: 0.2, cleanShare: 0.5, labels: 'dominant' }, temperature: 2, alpha: 0.5 },
+  'mixup-beta0.2-labelled-alpha0.5-T2': { set: { mixingShape: 0.2, cleanShare: 0, labels: 'dominant' }, temperature: 2, alpha: 0.5 },
 };
 
 /** The current best recipe's runs in distill-sweep.json, quoted side by side. */
-const SWEEP_REFERENCES = ['kept-channels-w1', 'kept-channels-w1@seed1', 'kept-channels-w1@seed2', 'kept-channels-w1-unlabelled'];
+const SWEEP_REFERENCES = ['kept-channels-w1', 'kept-channels-w1@seed1', 'kept-channels-w1@seed2'];
 
 const COPIES = 3;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -82,6 +99,8 @@ const QUICK = process.argv.includes('--quick');
 const target = { device: 'cpu' as const, threads: 1 };
 const resultsFile = join(here, 'results', 'distill-mixup.json');
 const sweepFile = join(here, 'results', 'distill-sweep.json');
+/** bench:distill's results: its `kdNoLabels` run is the best recipe without labels (alpha 1, 3 epochs over clean images). */
+const distillFile = join(here, 'results', 'distill.json');
 
 /** A Gamma(shape, 1) draw: Marsaglia and Tsang (2000), boosted by U^(1/shape) below shape 1. */
 function nextGamma(random: SeededRandom, shape: number): number {
@@ -105,6 +124,7 @@ function nextSymmetricBeta(random: SeededRandom, shape: number): number {
 }
 
 interface MixedImages {
+  /** With `labels` when the set asks for them. */
   readonly dataset: Dataset;
   /** The lam of every mixed sample (clean ones excluded), to report how mixed the set is. */
   readonly lambdas: Float64Array;
@@ -115,10 +135,15 @@ interface MixedImages {
  * of the images stays as it is, every other image i becomes lam * x[i] + (1 - lam) * x[partner[i]]
  * with a fresh permutation as partners and lam ~ Beta(shape, shape) per sample.
  */
-function mixedCopies(images: Float32Array, shape: readonly number[], set: MixedSet, random: SeededRandom): MixedImages {
+function mixedCopies(images: Float32Array, shape: readonly number[], labels: NpyArray | undefined, set: MixedSet, random: SeededRandom): MixedImages {
   const count = shape[0] as number;
   const size = images.length / count;
   const out = new Float32Array(COPIES * images.length);
+  if (set.labels === 'dominant' && labels === undefined) {
+    throw new DatasetError('A labelled mixed set needs the labels of the training images; load fmnist-train-10k with its y file.');
+  }
+  const outLabels = set.labels === 'dominant' ? new BigInt64Array(COPIES * count) : undefined;
+  const labelOf = (i: number): bigint => BigInt((labels as NpyArray).data[i] as number | bigint);
   const lambdas: number[] = [];
   for (let copy = 0; copy < COPIES; copy++) {
     const partner = random.permutation(count);
@@ -130,16 +155,19 @@ function mixedCopies(images: Float32Array, shape: readonly number[], set: MixedS
       const base = (copy * count + i) * size;
       if (clean[i] === 1) {
         out.set(own, base);
+        if (outLabels !== undefined) outLabels[copy * count + i] = labelOf(i);
         continue;
       }
       const lam = nextSymmetricBeta(random, set.mixingShape);
       lambdas.push(lam);
+      if (outLabels !== undefined) outLabels[copy * count + i] = labelOf(lam >= 0.5 ? i : (partner[i] as number));
       const other = images.subarray((partner[i] as number) * size, ((partner[i] as number) + 1) * size);
       for (let j = 0; j < size; j++) out[base + j] = lam * (own[j] as number) + (1 - lam) * (other[j] as number);
     }
   }
   const features = new Map([[DEFAULT_FEATURE, { dtype: 'float32' as const, shape: [COPIES * count, ...shape.slice(1)], data: out, file: undefined }]]);
-  return { dataset: new Dataset(features, undefined), lambdas: Float64Array.from(lambdas) };
+  const mixedLabels = outLabels === undefined ? undefined : { dtype: 'int64' as const, shape: [COPIES * count], data: outLabels, file: undefined };
+  return { dataset: new Dataset(features, mixedLabels), lambdas: Float64Array.from(lambdas) };
 }
 
 const only = (benchOption('--only') ?? '').split(',').filter((n) => n !== '');
@@ -176,6 +204,8 @@ interface MixupFile {
   originalAccuracy: number;
   /** Final accuracies of the current best recipe, read from distill-sweep.json (not re-run here). */
   sweepReferences: Record<string, { finalAccuracy: unknown; finalAccuracyAfterBatchNormReestimation: unknown; date: unknown }>;
+  /** bench:distill's run without labels (seed 0), read from distill.json. */
+  unlabelledReference: { finalAccuracy: unknown; date: unknown } | null;
   runs: Record<string, unknown>;
 }
 
@@ -186,13 +216,16 @@ const sweepReferences = Object.fromEntries(
     return [name, { finalAccuracy: run.finalAccuracy, finalAccuracyAfterBatchNormReestimation: run.finalAccuracyAfterBatchNormReestimation, date: run.date }];
   }),
 );
+const distillResults = existsSync(distillFile) ? (JSON.parse(readFileSync(distillFile, 'utf8')) as { date?: unknown; runs?: Record<string, { finalAccuracy?: unknown }> }) : undefined;
+const unlabelledRun = distillResults?.runs?.kdNoLabels;
+const unlabelledReference = unlabelledRun === undefined ? null : { finalAccuracy: unlabelledRun.finalAccuracy ?? null, date: distillResults?.date ?? null };
 const ortVersion = (JSON.parse(readFileSync(join(repo, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
 const images = train.feature(DEFAULT_FEATURE);
 
 for (const name of only) {
   const recipe = VARIANTS[name] as MixupRecipe;
   // One stream per run and seed, so a run's set does not depend on which runs came before it.
-  const mixed = mixedCopies(images.data as Float32Array, images.shape, recipe.set, new SeededRandom(SEED * 1000 + 7));
+  const mixed = mixedCopies(images.data as Float32Array, images.shape, train.labels, recipe.set, new SeededRandom(SEED * 1000 + 7));
   const student = await prunedStudent();
   const result = await distill({
     teacher,
@@ -202,7 +235,7 @@ for (const name of only) {
     epochs: 1,
     seed: SEED,
     target,
-    alpha: 1,
+    alpha: recipe.alpha ?? 1,
     temperature: recipe.temperature,
     features: 'pruned',
     featureWeight: 1,
@@ -219,7 +252,7 @@ for (const name of only) {
   const run = {
     date: new Date().toISOString(),
     seed: SEED,
-    recipe: { ...recipe, alpha: 1, features: 'pruned', featureWeight: 1, optimizer: 'adamw, no weight decay', learningRate: 5e-3, schedule: 'cosine', batchSize: 64 },
+    recipe: { ...recipe, alpha: recipe.alpha ?? 1, features: 'pruned', featureWeight: 1, optimizer: 'adamw, no weight decay', learningRate: 5e-3, schedule: 'cosine', batchSize: 64 },
     samples: mixed.dataset.size,
     mixedSamples: lambdas.length,
     // lam is the weight of a sample's own image; min(lam, 1 - lam) says how far from clean it is.
@@ -246,6 +279,7 @@ for (const name of only) {
     budget: `one epoch over ${COPIES} (mixed) copies of fmnist-train-10k = the samples and updates of ${COPIES} epochs over it; accuracy on fmnist-val-2k at the end`,
     originalAccuracy,
     sweepReferences,
+    unlabelledReference,
     runs: { ...previous?.runs, [SEED === 0 ? name : `${name}@seed${SEED}`]: run },
   };
   await writeFileAtomic(resultsFile, new TextEncoder().encode(`${JSON.stringify(file, null, 2)}\n`));
