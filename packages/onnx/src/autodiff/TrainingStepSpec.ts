@@ -76,8 +76,9 @@ export type OptimizerSpec =
  * How the input gradient dL/dX of an ordinary stride-1 convolution Y = Conv(X, W) is built:
  * - `transposedConv`: ConvTranspose(dY, W) with the forward window layout (every convolution).
  * - `flippedConv`: Conv(dY, W') with W' the kernel with its two channel axes exchanged per group
- *   and flipped spatially, pads (k - 1) * dilation - pad. onnxruntime's CPU provider runs this
- *   Conv through its blocked NCHWc kernels, where ConvTranspose goes image by image.
+ *   and flipped spatially, pads (k - 1) * dilation - pad. Measured no faster than
+ *   `transposedConv` on the fixture models with onnxruntime's CPU provider (see the rule's
+ *   comment in rules/convolutionGradients.ts); kept for other providers and for measuring.
  * Strided convolutions always take `transposedConv` (as do pads larger than the kernel's reach),
  * depthwise stride-1 convolutions always `flippedConv`.
  */
