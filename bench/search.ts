@@ -1,10 +1,10 @@
 /**
  * `npm run bench:search [-- --quick] [-- --parts gp,tpe,mo] [-- --seeds 101-120] [-- --gp-warping none]
- * [-- --gp-lengthscale-prior gamma] [-- --problems hartmann6,ackley10] [-- --out search-gp-x.json]`:
+ * [-- --gp-lengthscale-prior optuna] [-- --problems hartmann6,ackley10] [-- --out search-gp-x.json]`:
  * the search benchmark of issue #8. `--seeds` replaces the seeds (single and multi-objective) to
  * check a change on seeds the acceptance numbers were not measured on; `--gp-warping none` runs the
  * GP sampler without its output warping (Optuna's plain standardization), and
- * `--gp-lengthscale-prior gamma` with its Gamma(3, 6) lengthscale prior, for A/B comparisons;
+ * `--gp-lengthscale-prior optuna` with Optuna's lengthscale prior instead of Gamma(3, 6), for A/B comparisons;
  * `--problems` keeps only the named single-objective problems; `--out` names the results file.
  *
  * Single objective (Branin, Hartmann-6, Rosenbrock-5 on [-5,10]^5, Ackley-10 on
@@ -52,7 +52,7 @@ const warpingIndex = args.indexOf('--gp-warping');
 const gpOutputWarping = warpingIndex >= 0 ? args[warpingIndex + 1] : 'yeoJohnson';
 if (gpOutputWarping !== 'none' && gpOutputWarping !== 'yeoJohnson') throw new Error('--gp-warping takes none or yeoJohnson');
 const priorIndex = args.indexOf('--gp-lengthscale-prior');
-const gpLengthscalePrior = priorIndex >= 0 ? args[priorIndex + 1] : 'optuna';
+const gpLengthscalePrior = priorIndex >= 0 ? args[priorIndex + 1] : 'gamma';
 if (gpLengthscalePrior !== 'optuna' && gpLengthscalePrior !== 'gamma') throw new Error('--gp-lengthscale-prior takes optuna or gamma');
 const problemsIndex = args.indexOf('--problems');
 const problemFilter = problemsIndex >= 0 ? new Set((args[problemsIndex + 1] ?? '').split(',')) : undefined;

@@ -25,13 +25,14 @@ const quick = process.argv.includes('--quick');
 
 /** The configurations compared; `default` is `new GPSampler({ seed })`, the others spell out what differs. */
 const variants: Record<string, GPSamplerOptions> = {
-  // The worst value seen as prior mean, a Latin hypercube start-up.
+  // The worst value seen as prior mean, a Latin hypercube start-up, Gamma(3, 6) on the lengthscales.
   default: {},
-  // Optuna's: the average as prior mean, random start-up trials (the default before 2026-11-25).
-  optuna: { priorMean: 'average', startupDesign: 'random' },
-  worstMean: { priorMean: 'worst', startupDesign: 'random' },
-  latinHypercube: { priorMean: 'average', startupDesign: 'latinHypercube' },
-  gammaLengthscale: { lengthscalePrior: 'gamma' },
+  // Optuna's: the average as prior mean, random start-up trials, its lengthscale prior (the default before 2026-11-25).
+  optuna: { priorMean: 'average', startupDesign: 'random', lengthscalePrior: 'optuna' },
+  worstMean: { priorMean: 'worst', startupDesign: 'random', lengthscalePrior: 'optuna' },
+  latinHypercube: { priorMean: 'average', startupDesign: 'latinHypercube', lengthscalePrior: 'optuna' },
+  worstMeanLatinHypercube: { priorMean: 'worst', startupDesign: 'latinHypercube', lengthscalePrior: 'optuna' },
+  gammaLengthscaleAverageMean: { priorMean: 'average', startupDesign: 'random', lengthscalePrior: 'gamma' },
 };
 
 /** Optuna 5.0 GPSampler's medians at 50 trials on seeds 1-10 (issue #8's targets). */
@@ -45,7 +46,7 @@ function parseSeedRange(text: string): number[] {
 
 const seedRanges = (benchOption('--seeds') ?? (quick ? '1-2' : '1-10,101-120,201-220')).split(',');
 const trials = Number(benchOption('--trials') ?? (quick ? 15 : 50));
-const variantNames = (benchOption('--variants') ?? (quick ? 'default,optuna' : 'optuna,worstMean,latinHypercube,default')).split(',');
+const variantNames = (benchOption('--variants') ?? (quick ? 'default,optuna' : 'optuna,worstMean,latinHypercube,worstMeanLatinHypercube,default')).split(',');
 for (const name of variantNames) if (variants[name] === undefined) throw new Error(`unknown variant "${name}": choose among ${Object.keys(variants).join(', ')}`);
 const problemNames = (benchOption('--problems') ?? singleObjectiveProblems.map((p) => p.name).join(',')).split(',');
 const problems = problemNames.map((name) => {

@@ -38,8 +38,8 @@ export const searchBayesOptionsSchema = z
     /** Crossover of NSGA-II: uniform (default) or simulated binary (sbx). */
     crossover: z.enum(['uniform', 'sbx']).optional(),
     /**
-     * The GP's prior on its lengthscales: optuna (default, Optuna's, trusts the data far away) or
-     * gamma (Gamma(3, 6) on the lengthscale: explores more; for rugged objectives with several basins).
+     * The GP's prior on its lengthscales: gamma (default; Gamma(3, 6) on the lengthscale, trusts the
+     * data less far away) or optuna (Optuna's, tolerant of long lengthscales).
      */
     lengthscalePrior: z.enum(['optuna', 'gamma']).optional(),
     /** What the GP predicts far from every trial: the worst value seen (default) or the average (Optuna's). */

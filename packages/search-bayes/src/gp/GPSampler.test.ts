@@ -129,7 +129,7 @@ describe('GPSampler', () => {
       await minimizeBranin(study, 5);
       return study.trials.map((t) => t.params);
     };
-    const options = { seed: 3, startupTrials: 3, lengthscalePrior: 'gamma', priorMean: 'average', startupDesign: 'random' } as const;
+    const options = { seed: 3, startupTrials: 3, lengthscalePrior: 'optuna', priorMean: 'average', startupDesign: 'random' } as const;
     const fromPlugin = await proposals(createSampler(searchBayesOptionsSchema.parse({ sampler: 'gp', trials: 5, ...options })));
     expect(fromPlugin).toEqual(await proposals(new GPSampler(options)));
     expect(fromPlugin).not.toEqual(await proposals(new GPSampler({ seed: 3, startupTrials: 3 })));

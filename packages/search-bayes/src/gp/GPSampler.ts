@@ -59,15 +59,15 @@ export interface GPSamplerOptions {
    */
   readonly outputWarping?: 'none' | 'yeoJohnson';
   /**
-   * The prior on each lengthscale (inputs scaled to [0, 1]): 'optuna' (default), Optuna's, most
-   * likely at lengthscale 1 and tolerant of long ones; 'gamma', Gamma(3, 6) on the lengthscale
-   * (BoTorch's former default), which keeps lengthscales near 1/3, so the GP trusts its data less
-   * far away and the search explores more. 50 trials, median best of seeds 1-10 / 101-120, with
-   * the average as prior mean and random start-up trials, 'optuna' -> 'gamma':
-   * Ackley-10 12.87 / 11.82 -> 8.95 / 6.96, Hartmann-6 -3.203 / -3.3213 -> -3.259 / -3.3214,
-   * but Rosenbrock-5 332 / 236 -> 655 / 514 (a smooth valley is found by trusting the data far
-   * away); Branin 0.397888 / 0.397893 -> 0.397893 / 0.397893. Use 'gamma' for rugged objectives
-   * with several basins.
+   * The prior on each lengthscale (inputs scaled to [0, 1]): 'gamma' (default), Gamma(3, 6) on the
+   * lengthscale (BoTorch's former default), which keeps lengthscales near 1/3, so the GP trusts
+   * its data less far away; 'optuna', Optuna's, most likely at lengthscale 1 and tolerant of long
+   * ones. With the worst value as prior mean and a Latin hypercube start-up, 50 trials, median best
+   * of seeds 1-10 / 101-120 / 201-220, 'optuna' -> 'gamma': Ackley-10 7.53 / 7.32 / 8.25 -> 4.70 /
+   * 5.14 / 4.71, Rosenbrock-5 213 / 150 / 157 -> 108 / 115 / 93, Hartmann-6 -3.3224 -> -3.3224 on
+   * all three (global basin on 37 runs of 50 instead of 32), Branin 0.397892 / 0.397890 / 0.397889
+   * -> 0.397890 / 0.397890 / 0.397891. With Optuna's average prior mean 'gamma' explored too much:
+   * Rosenbrock-5 332 / 236 -> 655 / 514 on seeds 1-10 / 101-120 (README).
    */
   readonly lengthscalePrior?: 'optuna' | 'gamma';
   /**
@@ -91,7 +91,8 @@ export interface GPSamplerOptions {
  * from a Latin hypercube (`startupDesign`; Optuna: random); values standardized and, unlike
  * Optuna, power-warped (`outputWarping`) and shifted so that the GP's prior mean is the worst
  * value seen (`priorMean`; Optuna: the average); a Matern 5/2 ARD kernel whose
- * hyperparameters are the MAP estimate under Optuna's priors (warm-started from the previous
+ * hyperparameters are the MAP estimate under Optuna's priors but a Gamma(3, 6) lengthscale prior
+ * (`lengthscalePrior`; warm-started from the previous
  * trial's), log expected improvement over the best observed value, and, when
  * trials carry constraint values, one more GP per constraint whose log probability of
  * feasibility is added to log EI. Only complete trials inform it; the joint space is the
@@ -125,7 +126,7 @@ export class GPSampler implements Sampler {
     this.localSearches = options.localSearches ?? 10;
     this.acquisitionTolerance = options.acquisitionTolerance ?? 1e-4;
     this.outputWarping = options.outputWarping ?? 'yeoJohnson';
-    this.lengthscalePrior = options.lengthscalePrior === 'gamma' ? gammaLengthscalePrior(3, 6) : optunaLengthscalePrior;
+    this.lengthscalePrior = options.lengthscalePrior === 'optuna' ? optunaLengthscalePrior : gammaLengthscalePrior(3, 6);
     this.priorMean = options.priorMean ?? 'worst';
     const startupDesign = options.startupDesign ?? (options.independentSampler === undefined ? 'latinHypercube' : 'random');
     this.startupDesign = startupDesign === 'latinHypercube' && this.startupTrials > 0 ? new LatinHypercubeDesign(this.startupTrials, () => this.random.nextFloat()) : undefined;
