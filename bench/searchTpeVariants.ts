@@ -45,9 +45,10 @@ const variants: Record<string, TPESamplerOptions> = {
   optuna31Multivariate: { multivariateBandwidth: 'scott', priorInNeighbourGaps: true, exactDensity: false, startupDesign: 'random', goodWeights: 'recency' },
   // The default before the Halton start-up and improvement weights: Optuna 5.0's TPE with Optuna 3.1's weights.
   previousDefault: { startupDesign: 'random', goodWeights: 'recency' },
-  // The default with one of its two changes undone.
-  randomStartup: { startupDesign: 'random' },
-  recencyWeights: { goodWeights: 'recency' },
+  // Each of the default's two changes alone (spelled out in full, so that MOTPESampler, whose own
+  // defaults are uniform and recency, runs the Halton start-up too).
+  haltonStartupOnly: { startupDesign: 'halton', goodWeights: 'recency' },
+  improvementWeightsOnly: { startupDesign: 'random', goodWeights: 'improvement' },
   // Joint neighbour-gap kernels with the prior in the gaps.
   priorInGaps: { priorInNeighbourGaps: true },
   // ... and Optuna 3.1's scale-free scores.

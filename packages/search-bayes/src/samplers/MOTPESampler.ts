@@ -36,7 +36,7 @@ export class MOTPESampler extends TPESampler {
       exactDensity: false,
       // Optuna's uniform start-up draws and weights: a Halton start-up measured no better on
       // ZDT1/ZDT2 (medians of seeds 1-5 10.999 vs 11.050 and 10.296 vs 10.305,
-      // bench/results/search-tpe-halton-startup.json); improvement weights need one objective.
+      // bench/results/search-tpe-ablation.json); improvement weights need one objective.
       startupDesign: 'random',
       goodWeights: 'recency',
       ...options,

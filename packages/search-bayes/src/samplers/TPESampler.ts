@@ -22,7 +22,7 @@ export function defaultWeights(n: number): Float64Array {
 
 export interface TPESamplerOptions {
   readonly seed?: number;
-  /** Random trials before TPE takes over [10]. */
+  /** Start-up trials (drawn as `startupDesign` says) before TPE takes over [10]. */
   readonly startupTrials?: number;
   /**
    * How the start-up trials are drawn: the points of a scrambled Halton sequence ['halton'], which
