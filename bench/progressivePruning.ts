@@ -26,7 +26,7 @@
  * and 0, applied by a constant mask after each BatchNorm that training cannot grow back), so
  * the network learns to do without them while they fade; features are distilled on the kept
  * channels only. Then the faded channels are pruned (criterion `bn`: their scale is 0) and 2
- * epochs follow. This stands in for a group-lasso penalty on those scales, which the training
+ * epochs follow (`fade-mask-half`: the same mask fade over the first half epoch, then 2.5 epochs). This stands in for a group-lasso penalty on those scales, which the training
  * engine cannot target: its `weightDecay` loss term covers whole initializers (not channels of
  * a BatchNorm scale), and `distill` takes no extra loss terms.
  *
@@ -49,6 +49,7 @@ import { benchOption, requireTrainingSplitFiles } from './benchSupport.js';
 /** One pruning step: prune to `ratio` of the original channels of every group, recover, distill `epochs`. */
 interface Step {
   readonly ratio: number;
+  /** Whole epochs, or a fractional last step (its last epoch cut short by a step budget). */
   readonly epochs: number;
   readonly recovery: 'batchnorm' | 'reconstruct';
 }
@@ -67,6 +68,8 @@ interface Schedule {
      * node, not a parameter, so training cannot undo it), removed before pruning. Default `batchnorm`.
      */
     readonly by?: 'batchnorm' | 'mask';
+    /** Share of one epoch the fade trains on (its first samples); default 1. */
+    readonly fraction?: number;
   };
   readonly steps: readonly Step[];
 }
@@ -103,6 +106,8 @@ const SCHEDULES: Record<string, Schedule> = {
   // Halved every quarter: the last cut (from 1/16 to 0, right before pruning) is small.
   'fade-geometric': { fade: { remaining: [0.5, 0.25, 0.125, 0.0625] }, steps: [{ ratio: 0.5, epochs: 2, recovery: 'batchnorm' }] },
   'fade-mask': { fade: { remaining: [0.75, 0.5, 0.25, 0], by: 'mask' }, steps: [{ ratio: 0.5, epochs: 2, recovery: 'batchnorm' }] },
+  // Faded over half an epoch, leaving 2.5 epochs at the final width.
+  'fade-mask-half': { fade: { remaining: [0.75, 0.5, 0.25, 0], by: 'mask', fraction: 0.5 }, steps: [{ ratio: 0.5, epochs: 2.5, recovery: 'batchnorm' }] },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -310,6 +315,7 @@ interface StepRecord {
   readonly epochs: number;
   readonly validationAccuracyPerEpoch: readonly (number | null)[];
   readonly accuracyAfterTraining: number;
+  readonly updates: number;
   readonly trainingSeconds: number;
 }
 
@@ -327,7 +333,7 @@ async function runSchedule(name: string, schedule: Schedule): Promise<void> {
     const kept = composeChannels(channels, teacherPruner.prune({ perLayer: Object.fromEntries(groups.map((g) => [g.name, 0.5])), criterion: 'l1' }).model, teacher);
     const remaining = schedule.fade.remaining;
     const quarters = remaining.length;
-    const quarterSize = Math.ceil(train.size / quarters);
+    const quarterSize = Math.ceil((train.size * (schedule.fade.fraction ?? 1)) / quarters);
     const accuracies: number[] = [];
     const byMask = schedule.fade.by === 'mask';
     if (byMask) insertFadeMasks(model, removed);
@@ -380,7 +386,10 @@ async function runSchedule(name: string, schedule: Schedule): Promise<void> {
       await recalibrateBatchNorm(student, modelFeeds(calibration, inputs, 64, 512));
     }
     const accuracyAfterRecovery = await modelAccuracy(student, validation, target, { batch: 250 });
-    const last = step === schedule.steps.at(-1);
+    // Only a whole-epoch last step validates per epoch (distill then returns the best epoch's model, so the figure kept is the
+    // last epoch's); a step cut short mid-epoch would have its final model evaluated only when it beats the best, so it, like
+    // an intermediate step, gets no validation data and its final model is measured here.
+    const last = step === schedule.steps.at(-1) && Number.isInteger(step.epochs);
     const setup = featureSetup(student, channels);
     const distilled = await distill({
       ...RECIPE,
@@ -388,15 +397,16 @@ async function runSchedule(name: string, schedule: Schedule): Promise<void> {
       student: setup.student,
       features: setup.pairs,
       train,
-      // Only the last step validates per epoch; the model it returns may be an earlier epoch's, so the figure kept is the last epoch's.
       ...(last ? { validation } : {}),
-      epochs: step.epochs,
+      // A fractional last epoch ends on a step budget (the cosine spans the budget).
+      epochs: Math.ceil(step.epochs),
+      ...(Number.isInteger(step.epochs) ? {} : { steps: Math.round(step.epochs * Math.ceil(train.size / RECIPE.batchSize)) }),
       seed: SEED,
       target,
     });
     student = distilled.model;
     const stepPerEpoch = last ? distilled.history.map((h) => h.validationAccuracy) : [await modelAccuracy(student, validation, target, { batch: 250 })];
-    if (!last && step.epochs > 1) throw new Error('An intermediate step of more than one epoch would report only its last epoch.');
+    if (!last && step !== schedule.steps.at(-1) && step.epochs > 1) throw new Error('An intermediate step of more than one epoch would report only its last epoch.');
     perEpoch.push(...stepPerEpoch);
     steps.push({
       ratio: +step.ratio.toFixed(4),
@@ -408,6 +418,7 @@ async function runSchedule(name: string, schedule: Schedule): Promise<void> {
       epochs: step.epochs,
       validationAccuracyPerEpoch: stepPerEpoch,
       accuracyAfterTraining: stepPerEpoch.at(-1) ?? Number.NaN,
+      updates: distilled.steps,
       trainingSeconds: +distilled.history.reduce((s, h) => s + h.seconds, 0).toFixed(2),
     });
     console.log(
