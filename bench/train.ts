@@ -7,6 +7,16 @@
  * operator type and of the slowest nodes of each model's step, under `threadsN.profile`),
  * `--convolution-input-gradient transposedConv|flippedConv` (TrainingStepSpec.convolutionInputGradient).
  *
+ * Why 2 threads train slower than 1 (bench/results/train-conv-input-gradient.json): on a quiet
+ * moment (load ~2) onnxruntime's profile put resnet8's step kernels at 97 ms with 1 thread and
+ * 141 ms with 2 (vgg11bn 92 -> 117); by op type Slice (the tap-wise weight gradient's windows)
+ * 2.5x slower at 2 threads, ConvTranspose 1.6x (resnet8) / 1.1x, FusedMatMul 1.3-1.6x, Mul
+ * 1.4-1.65x, Conv 1.06-1.2x. Under load 9-16 the main thread still spent 73-86 of resnet8's
+ * 86-90 CPU ms per step at 2 threads (vgg11bn: 60 of 90-113), the worker's 25-37 ms on top. onnxruntime's NCHWc Conv (batched, well
+ * threaded) needs a constant weight, so every Conv of a training step (weights are inputs) runs
+ * on the generic MLAS path image by image, as ConvTranspose does; the flipped-kernel Conv input
+ * gradient therefore did not help (LeNet-5 slower, resnet8 and vgg11bn within the noise).
+ *
  * Throughput: for each fixture model and for `mobilenet-dw4` (depthwise-separable blocks, built
  * by bench/mobilenetModel.ts), one training step (cross-entropy, SGD lr 0.01 momentum 0.9, train
  * mode: the recipe of the PyTorch figures in fixtures/manifest.json) at batch 64 on the model's
