@@ -15,7 +15,9 @@
  * 86-90 CPU ms per step at 2 threads (vgg11bn: 60 of 90-113), the worker's 25-37 ms on top. onnxruntime's NCHWc Conv (batched, well
  * threaded) needs a constant weight, so every Conv of a training step (weights are inputs) runs
  * on the generic MLAS path image by image, as ConvTranspose does; the flipped-kernel Conv input
- * gradient therefore did not help (LeNet-5 slower, resnet8 and vgg11bn within the noise).
+ * gradient therefore did not help (quiet machine: slower at 1 thread, vgg11bn median step 74-80
+ * vs 101-106 ms; at 2 threads a tie or a noisy gain). Steps at 2 threads stayed slower than at 1
+ * even on the quiet machine (vgg11bn 74-80 -> 98-142 ms, resnet8 76-79 -> 88-111 ms).
  *
  * Throughput: for each fixture model and for `mobilenet-dw4` (depthwise-separable blocks, built
  * by bench/mobilenetModel.ts), one training step (cross-entropy, SGD lr 0.01 momentum 0.9, train

@@ -82,9 +82,10 @@ function flippedKernel(c: GradientContext, layout: ConvolutionLayout, weight: st
  * the kernel is a graph input (a trained parameter), so onnxruntime's NCHWc transformer, which
  * needs a constant weight, leaves this Conv (like the forward ones) on the generic MLAS path,
  * which like ConvTranspose computes image by image. Whole step, batch 64, A/B interleaved, two
- * rounds, load average 9-16 on 2 cores, process CPU ms per step, transposed vs flipped: LeNet-5
- * 9.3-9.9 vs 11.2-12.3 (1 thread), 9.7-10.9 vs 12.9-13.2 (2 threads); resnet8 86-90 vs 88-92,
- * 112-122 vs 105-111; vgg11bn 90-113 vs 88-124, 101 vs 93-97.
+ * rounds at load average 1.3-2.9 on 2 cores, median step ms, transposed vs flipped: vgg11bn
+ * 74-80 vs 101-106 (1 thread), 98-142 vs 87-98 (2 threads); resnet8 76-79 vs 76-99, 88-111 vs
+ * 92-100; LeNet-5 6.6-12.2 vs 9.9-13.9, 9.5-13.2 vs 8.5-11.3. Slower at 1 thread, at best a
+ * noisy gain at 2 (bench/results/train-conv-input-gradient.json, also at load 9-16).
  */
 function convolutionInputGradient(c: GradientContext, layout: ConvolutionLayout, dY: string, weight: string, choice: ConvolutionInputGradient): string {
   const [outputChannels, channelsPerGroup] = layout.weightDims as [number, number];
