@@ -35,7 +35,11 @@ export function createSampler(options: SearchBayesOptions): Sampler {
     case 'random':
       return new RandomSampler(seed);
     case 'tpe':
-      return new TPESampler(tpe);
+      return new TPESampler({
+        ...tpe,
+        ...(options.startupDesign === 'halton' || options.startupDesign === 'random' ? { startupDesign: options.startupDesign } : {}),
+        ...(options.goodWeights === undefined ? {} : { goodWeights: options.goodWeights }),
+      });
     case 'motpe':
       return new MOTPESampler(tpe);
     case 'nsga2':
@@ -50,7 +54,7 @@ export function createSampler(options: SearchBayesOptions): Sampler {
         ...(options.startupTrials === undefined ? {} : { startupTrials: options.startupTrials }),
         ...(options.lengthscalePrior === undefined ? {} : { lengthscalePrior: options.lengthscalePrior }),
         ...(options.priorMean === undefined ? {} : { priorMean: options.priorMean }),
-        ...(options.startupDesign === undefined ? {} : { startupDesign: options.startupDesign }),
+        ...(options.startupDesign === 'latinHypercube' || options.startupDesign === 'random' ? { startupDesign: options.startupDesign } : {}),
       });
   }
 }

@@ -1,9 +1,13 @@
 import 'reflect-metadata';
-import { PluginRegistry, StrategyToken, validatePluginOptions } from '@open-autoglm/core';
+import { PluginRegistry, type Sampler, StrategyToken, validatePluginOptions } from '@open-autoglm/core';
 import { runPluginConformance } from '@open-autoglm/core/testing';
 import { container } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
+import { createSampler } from './BayesStrategy.js';
+import { createStudy } from './createStudy.js';
+import { GPSampler } from './gp/GPSampler.js';
 import plugin from './index.js';
+import { TPESampler } from './samplers/TPESampler.js';
 import { searchBayesOptionsSchema } from './searchBayesOptions.js';
 
 describe('search-bayes plugin', () => {
@@ -44,5 +48,29 @@ describe('search-bayes plugin', () => {
     expect(searchBayesOptionsSchema.safeParse({ sampler: 'cmaes', trials: 10 }).success).toBe(false);
     expect(searchBayesOptionsSchema.safeParse({ sampler: 'tpe', trials: 0 }).success).toBe(false);
     expect(searchBayesOptionsSchema.safeParse({ sampler: 'nsga2', trials: 10, populationSize: 20, crossover: 'sbx' }).success).toBe(true);
+  });
+
+  it('should hand the samplers their model options (the same proposals as the sampler built directly)', async () => {
+    const proposals = async (sampler: Sampler): Promise<number[]> => {
+      const study = createStudy({ directions: ['minimize'], sampler });
+      await study.optimize((trial) => (trial.suggestFloat('x', -2, 2) - 0.5) ** 2 + trial.suggestFloat('y', 0, 1), { trials: 14 });
+      return study.trials.flatMap((trial) => [trial.params.x as number, trial.params.y as number]);
+    };
+    const cases: [Record<string, unknown>, Sampler, Sampler][] = [
+      [{ sampler: 'tpe', startupDesign: 'random', goodWeights: 'recency' }, new TPESampler({ seed: 3, startupDesign: 'random', goodWeights: 'recency' }), new TPESampler({ seed: 3 })],
+      [{ sampler: 'gp', startupDesign: 'random', priorMean: 'average', lengthscalePrior: 'optuna' }, new GPSampler({ seed: 3, startupDesign: 'random', priorMean: 'average', lengthscalePrior: 'optuna' }), new GPSampler({ seed: 3 })],
+    ];
+    for (const [options, direct, defaults] of cases) {
+      const viaPlugin = await proposals(createSampler(searchBayesOptionsSchema.parse({ ...options, trials: 14, seed: 3 })));
+      expect(viaPlugin, JSON.stringify(options)).toEqual(await proposals(direct));
+      // And the options change something: the defaults propose otherwise.
+      expect(viaPlugin, JSON.stringify(options)).not.toEqual(await proposals(defaults));
+    }
+  });
+
+  it('should refuse a start-up design the sampler does not have', () => {
+    expect(() => validatePluginOptions(plugin, { sampler: 'tpe', trials: 10, startupDesign: 'latinHypercube' })).toThrow(/startupDesign latinHypercube is not one of sampler tpe's: use halton or random/);
+    expect(() => validatePluginOptions(plugin, { sampler: 'gp', trials: 10, startupDesign: 'halton' })).toThrow(/use latinHypercube or random/);
+    expect(() => validatePluginOptions(plugin, { sampler: 'gp', trials: 10, goodWeights: 'recency' })).toThrow(/goodWeights applies to sampler tpe, not gp/);
   });
 });

@@ -13,7 +13,14 @@ const optionsBySampler: Readonly<Record<string, readonly string[]>> = {
   crossover: ['nsga2'],
   lengthscalePrior: ['gp'],
   priorMean: ['gp'],
-  startupDesign: ['gp'],
+  startupDesign: ['gp', 'tpe'],
+  goodWeights: ['tpe'],
+};
+
+/** Start-up designs each sampler has (the others' would be silently ignored, so they are refused). */
+const startupDesignsBySampler: Readonly<Record<string, readonly string[]>> = {
+  gp: ['latinHypercube', 'random'],
+  tpe: ['halton', 'random'],
 };
 
 /** The plugin's `with:` options (strict: a misspelt key, or an option of another sampler, is an error). */
@@ -44,8 +51,16 @@ export const searchBayesOptionsSchema = z
     lengthscalePrior: z.enum(['optuna', 'gamma']).optional(),
     /** What the GP predicts far from every trial: the worst value seen (default) or the average (Optuna's). */
     priorMean: z.enum(['worst', 'average']).optional(),
-    /** How the GP's start-up trials are drawn: latinHypercube (default) or random (Optuna's). */
-    startupDesign: z.enum(['latinHypercube', 'random']).optional(),
+    /**
+     * How the start-up trials are drawn: random (Optuna's), or space-filling: latinHypercube (the
+     * GP's default) or halton (a scrambled Halton sequence, TPE's default).
+     */
+    startupDesign: z.enum(['latinHypercube', 'halton', 'random']).optional(),
+    /**
+     * How TPE weighs the good group's observations: improvement (default; each by its improvement
+     * over the rest's best, Watanabe 2023) or recency (Optuna's).
+     */
+    goodWeights: z.enum(['improvement', 'recency']).optional(),
     /** Stops unpromising trials from their intermediate values: median (default), successiveHalving, or none. */
     pruner: z.enum(['median', 'successiveHalving', 'none']).default('median'),
   })
@@ -54,6 +69,14 @@ export const searchBayesOptionsSchema = z
       if ((options as Record<string, unknown>)[key] !== undefined && !samplers.includes(options.sampler)) {
         ctx.addIssue({ code: 'custom', path: [key], message: `${key} applies to sampler ${samplers.join(' or ')}, not ${options.sampler}; remove it or change the sampler` });
       }
+    }
+    const designs = startupDesignsBySampler[options.sampler];
+    if (options.startupDesign !== undefined && designs !== undefined && !designs.includes(options.startupDesign)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['startupDesign'],
+        message: `startupDesign ${options.startupDesign} is not one of sampler ${options.sampler}'s: use ${designs.join(' or ')}`,
+      });
     }
   });
 
