@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, DatasetError, SeededRandom } from '@open-autoglm/core';
+import { ConfigError, DatasetError } from '@open-autoglm/core';
 import { tensorToArray } from '@open-autoglm/onnx';
 import { Dataset } from '../dataset.js';
 import { createSession } from '../session.js';
@@ -10,38 +10,15 @@ import { evaluateAccuracy } from '../evaluateAccuracy.js';
 import { readCheckpoint, writeCheckpoint } from './TrainingCheckpoint.js';
 import { Trainer, type TrainerOptions, type TrainingEvent } from './Trainer.js';
 import { linearClassifierStep } from './test-support/linearClassifierStep.js';
+import { gaussianBlobs, withTrainer } from './test-support/trainerTestSupport.js';
 
 const FEATURES = 4;
 const CLASSES = 3;
-
-/** Three Gaussian blobs, one per class, around distinct centers (separable). */
-function blobs(n: number, seed: number): Dataset {
-  const random = new SeededRandom(seed);
-  const x = new Float32Array(n * FEATURES);
-  const y = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    const label = i % CLASSES;
-    y[i] = BigInt(label);
-    for (let j = 0; j < FEATURES; j++) x[i * FEATURES + j] = (j === label ? 3 : 0) + 1 + 0.5 * random.nextNormal();
-  }
-  return new Dataset(
-    new Map([['x', { dtype: 'float32', shape: [n, FEATURES], data: x, file: undefined }]]),
-    { dtype: 'int64', shape: [n], data: y, file: undefined },
-  );
-}
+const blobs = (n: number, seed: number): Dataset => gaussianBlobs(n, seed, { features: FEATURES, classes: CLASSES, offset: 1 });
 
 function options(overrides: Partial<TrainerOptions> = {}): TrainerOptions {
   const { model, step } = linearClassifierStep(FEATURES, CLASSES);
   return { model, step, train: blobs(50, 1), epochs: 3, batchSize: 8, learningRate: 0.05, seed: 7, ...overrides };
-}
-
-async function withTrainer<T>(opts: TrainerOptions, use: (trainer: Trainer) => Promise<T>): Promise<T> {
-  const trainer = await Trainer.create(opts);
-  try {
-    return await use(trainer);
-  } finally {
-    await trainer.release();
-  }
 }
 
 describe('Trainer', () => {

@@ -2,42 +2,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, SeededRandom } from '@open-autoglm/core';
+import { ConfigError } from '@open-autoglm/core';
 import { tensorToArray } from '@open-autoglm/onnx';
 import { Dataset } from '../dataset.js';
 import { readCheckpoint, writeCheckpoint } from './TrainingCheckpoint.js';
 import { AVERAGED_TENSOR_PREFIX, Trainer, type TrainerOptions } from './Trainer.js';
 import { linearClassifierStep } from './test-support/linearClassifierStep.js';
+import { gaussianBlobs, withTrainer } from './test-support/trainerTestSupport.js';
 
 const FEATURES = 4;
 const CLASSES = 3;
-
-function blobs(n: number, seed: number): Dataset {
-  const random = new SeededRandom(seed);
-  const x = new Float32Array(n * FEATURES);
-  const y = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = BigInt(i % CLASSES);
-    for (let j = 0; j < FEATURES; j++) x[i * FEATURES + j] = (j === i % CLASSES ? 3 : 0) + 0.5 * random.nextNormal();
-  }
-  return new Dataset(
-    new Map([['x', { dtype: 'float32', shape: [n, FEATURES], data: x, file: undefined }]]),
-    { dtype: 'int64', shape: [n], data: y, file: undefined },
-  );
-}
+const blobs = (n: number, seed: number): Dataset => gaussianBlobs(n, seed, { features: FEATURES, classes: CLASSES });
 
 function options(overrides: Partial<TrainerOptions> = {}): TrainerOptions {
   const { model, step } = linearClassifierStep(FEATURES, CLASSES);
   return { model, step, train: blobs(40, 1), epochs: 2, batchSize: 8, learningRate: 0.1, seed: 3, weightAveraging: { decay: 0.8 }, ...overrides };
-}
-
-async function withTrainer<T>(opts: TrainerOptions, use: (trainer: Trainer) => Promise<T>): Promise<T> {
-  const trainer = await Trainer.create(opts);
-  try {
-    return await use(trainer);
-  } finally {
-    await trainer.release();
-  }
 }
 
 const exported = (trainer: Trainer, name: string): Float32Array => tensorToArray(trainer.exportModel().graph.getInitializer(name)!) as Float32Array;
